@@ -1,0 +1,203 @@
+"""Loading and validating the briefcast config file.
+
+One TOML file describes the publication, its sources, the edition and the
+channels. Relative paths are resolved against the file's folder. Secrets are
+never written in the file: a secret setting is a reference, ``{ env = "NAME" }``
+(or ``{ prefect_secret = "block-name" }``), resolved when the file is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "briefcast.toml"
+
+
+class ConfigFileError(Exception):
+    """The config file is missing, unreadable or invalid. The message names file and key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def resolve_secret(value: Any) -> Any:
+    """Turn ``{env = "NAME"}`` or ``{prefect_secret = "name"}`` into the secret's value."""
+    if isinstance(value, dict) and set(value) == {"env"}:
+        name = value["env"]
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return os.environ[name]
+    if isinstance(value, dict) and set(value) == {"prefect_secret"}:
+        from briefcast.prefect_secrets import load_prefect_secret
+
+        return load_prefect_secret(value["prefect_secret"])
+    if isinstance(value, str):
+        raise ValueError('write secrets as a reference, { env = "NAME" }, never inline')
+    return value
+
+
+Secret = Annotated[SecretStr, BeforeValidator(resolve_secret)]
+
+
+class Publication(Strict):
+    name: str
+    site_url: str
+    timezone: str = "UTC"
+    postal_address: str = Field(description="Shown in every email's footer (CAN-SPAM).")
+    sender_email: str
+    sender_name: str = ""
+    reply_to: str = ""
+    subscribe_url: str = ""
+    subscribe_call: str = "Get the daily brief in your inbox, on X and on Telegram."
+    web_base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Public base URL of `briefcast web`: unsubscribe and view-in-browser links.",
+    )
+    language: str = "en"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Source(Strict):
+    name: str
+    type: Literal["feed", "markdown"]
+    url: str = Field("", description="Feed URL (http/https) or a local file path.")
+    path: str = Field("", description="Folder of Markdown articles (type = markdown).")
+    priority: int = 0
+    timeout_seconds: float = 10.0
+    max_bytes: int = 5_000_000
+
+
+class Edition(Strict):
+    lookback_hours: int = Field(24, ge=1, le=24 * 14)
+    max_articles: int = Field(12, ge=1, le=100)
+    templates: str = ""
+    x_thread: bool = True
+    cache_dir: str = ""
+
+
+class Database(Strict):
+    url: str = ""
+
+
+class Dispatch(Strict):
+    max_attempts: int = Field(5, ge=1, le=20)
+    backoff_seconds: float = Field(1.0, ge=0)
+    max_wait_seconds: float = Field(
+        900, ge=0, description="Longest provider-requested wait honoured within one run."
+    )
+
+
+class Settings(Strict):
+    publication: Publication
+    edition: Edition = Edition()
+    sources: list[Source] = Field(default_factory=list)
+    database: Database = Database()
+    dispatch: Dispatch = Dispatch()
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    schedule: dict[str, Any] = Field(default_factory=dict)
+    subscribers: dict[str, Any] = Field(default_factory=dict)
+    web: dict[str, Any] = Field(default_factory=dict)
+
+    base_dir: Path = Field(PROJECT_ROOT, exclude=True)
+    source_file: Path | None = Field(None, exclude=True)
+
+    def path(self, value: str | Path) -> Path:
+        """A path from the config, resolved against the config file's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.path(self.edition.templates) if self.edition.templates else (
+            PROJECT_ROOT / "templates"
+        )
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path(os.environ.get("BRIEFCAST_DATA", "var"))
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{self.data_dir / 'briefcast.db'}"
+
+    @property
+    def enabled_channels(self) -> list[str]:
+        return [name for name, conf in self.channels.items() if conf.get("enabled", True)]
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]" if parts else f"[{item}]"]
+        else:
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def describe_validation_error(exc: ValidationError, where: str) -> str:
+    lines = [f"{where}: invalid configuration"]
+    for err in exc.errors():
+        key = _location(err["loc"])
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read and validate a config file; raise ConfigFileError naming the file and the key."""
+    path = Path(path or os.environ.get("BRIEFCAST_CONFIG") or DEFAULT_CONFIG).resolve()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigFileError(f"{path}: config file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(f"{path}: not valid TOML: {exc}") from exc
+    for key, value in (overrides or {}).items():
+        raw[key] = value
+    try:
+        return Settings.model_validate({**raw, "base_dir": path.parent, "source_file": path})
+    except ValidationError as exc:
+        raise ConfigFileError(describe_validation_error(exc, str(path))) from None
+
+
+def channel_settings(settings: Settings, name: str, model: type[BaseModel]) -> BaseModel:
+    """Validate one channel's table with its adapter's settings model."""
+    raw = {k: v for k, v in settings.channels.get(name, {}).items() if k not in {"enabled", "type"}}
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        where = f"{settings.source_file or 'config'} [channels.{name}]"
+        raise ConfigFileError(describe_validation_error(exc, where)) from None

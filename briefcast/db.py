@@ -1,0 +1,37 @@
+"""Database engine and the shared table metadata (SQLite by default, PostgreSQL by URL)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+
+metadata = MetaData()
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(conn, _record):  # WAL: readers never block the writer
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    # Import the modules that define tables so create_all sees them all.
+    import briefcast.ledger  # noqa: F401
+
+    try:
+        import briefcast.subscribers  # noqa: F401
+    except ImportError:
+        pass
+    metadata.create_all(engine)
+    return engine
