@@ -1,0 +1,72 @@
+"""Build one subscriber's MIME message from a rendered edition.
+
+Used by every adapter that hands over whole messages (SMTP, the outbox): a
+multipart/alternative with the text and HTML parts, the recipient's own links
+filled in, and the one-click unsubscribe headers Gmail and Yahoo require
+(RFC 8058: an HTTPS URL in ``List-Unsubscribe`` plus ``List-Unsubscribe-Post``).
+"""
+
+from __future__ import annotations
+
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import UTC, datetime
+
+from briefcast.models import RenderedEdition
+from briefcast.render.placeholders import personalize
+from channels.base import Recipient
+
+TEST_PREFIX = "[TEST] "
+
+
+def subject_for(edition: RenderedEdition, test: bool) -> str:
+    return f"{TEST_PREFIX if test else ''}{edition.email.subject}"
+
+
+def recipient_values(recipient: Recipient) -> dict[str, str]:
+    return {
+        "unsubscribe_url": recipient.unsubscribe_url,
+        "view_url": recipient.view_url,
+        "first_name": recipient.name.split(" ")[0] if recipient.name else "",
+    }
+
+
+def list_unsubscribe(recipient: Recipient, mailto: str | None = None) -> dict[str, str]:
+    """The RFC 8058 header pair; empty when the recipient has no unsubscribe URL."""
+    if not recipient.unsubscribe_url:
+        return {}
+    targets = [f"<{recipient.unsubscribe_url}>"]
+    if mailto:
+        targets.append(f"<mailto:{mailto}?subject=unsubscribe>")
+    return {
+        "List-Unsubscribe": ", ".join(targets),
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def build_email(
+    edition: RenderedEdition,
+    recipient: Recipient,
+    publication,
+    *,
+    test: bool = False,
+    unsubscribe_mailto: str | None = None,
+    sender: str | None = None,
+) -> EmailMessage:
+    values = recipient_values(recipient)
+    message = EmailMessage()
+    domain = (sender or publication.sender_email).rpartition("@")[2] or None
+    message["Message-ID"] = make_msgid(idstring=f"briefcast.{edition.edition_id}", domain=domain)
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["From"] = Address(publication.sender_name, addr_spec=sender or publication.sender_email)
+    message["To"] = Address(recipient.name, addr_spec=recipient.email)
+    if publication.reply_to:
+        message["Reply-To"] = publication.reply_to
+    message["Subject"] = subject_for(edition, test)
+    for name, value in list_unsubscribe(recipient, unsubscribe_mailto).items():
+        message[name] = value
+    message["X-Briefcast-Edition"] = edition.edition_id
+    message.set_content(personalize(edition.email.text, values, html=False))
+    message.add_alternative(personalize(edition.email.html, values, html=True), subtype="html")
+    return message

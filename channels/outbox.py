@@ -1,0 +1,82 @@
+"""The outbox channel: writes exactly what would be sent, one file per delivery.
+
+``<outbox>/<edition>/email/<address>.eml`` holds each subscriber's message as
+it would leave (both parts, headers, their own links); ``x/post-N.json`` and
+``telegram/<chat>-N.json`` hold the posts and messages. It is the default
+channel, so a newsroom can see an edition before wiring up any provider.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import Field
+
+from briefcast.models import RenderedEdition
+from channels.base import BaseChannel, ChannelSettings, Delivery, Receipt
+from channels.email_message import build_email
+
+
+class OutboxSettings(ChannelSettings):
+    path: str = Field("", description="Outbox folder; default: <data dir>/outbox.")
+    telegram_chat: str = Field("@outbox", description="Chat name used for Telegram files.")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9@._+-]", "_", name)
+
+
+class OutboxChannel(BaseChannel):
+    name = "outbox"
+    Settings = OutboxSettings
+    max_batch = 500
+
+    @property
+    def root(self) -> Path:
+        path = self.settings.path
+        return Path(path) if path else self.context.data_dir / "outbox"
+
+    def plan(self, edition: RenderedEdition) -> list[Delivery]:
+        self.edition = edition
+        plan = [
+            Delivery(f"email:{r.email.lower()}", ("email", r))
+            for r in dict.fromkeys(self.context.recipients)
+        ]
+        plan += [
+            Delivery(f"x:post-{n}", ("x", post.model_dump()))
+            for n, post in enumerate(edition.x_posts, 1)
+        ]
+        chat = self.settings.telegram_chat
+        if edition.telegram_photo:
+            plan.append(Delivery(f"telegram:{chat}:photo", ("telegram", edition.telegram_photo)))
+        plan += [
+            Delivery(f"telegram:{chat}:msg-{n}", ("telegram", message))
+            for n, message in enumerate(edition.telegram_messages, 1)
+        ]
+        return plan
+
+    def send(self, batch: Sequence[Delivery]) -> list[Receipt]:
+        folder = self.root / _safe(self.edition.edition_id)
+        return [self._write(folder, delivery) for delivery in batch]
+
+    def _write(self, folder: Path, delivery: Delivery) -> Receipt:
+        kind, item = delivery.payload
+        if kind == "email":
+            message = build_email(
+                self.edition, item, self.context.publication, test=self.context.test_send
+            )
+            path = folder / "email" / f"{_safe(item.email.lower())}.eml"
+            data = bytes(message)
+        else:
+            name = delivery.target.split(":", 1)[1]
+            path = folder / kind / f"{_safe(name)}.json"
+            body = item if isinstance(item, dict) else item.model_dump()
+            data = json.dumps(body, ensure_ascii=False, indent=2).encode()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        return Receipt(provider_id=str(path.relative_to(self.root)))
