@@ -115,6 +115,38 @@ class Dispatch(Strict):
     )
 
 
+class WebSmtp(Strict):
+    """The SMTP server that sends subscription confirmations (``[web.smtp]``).
+
+    Separate from the delivery channels on purpose: a newsroom sending the brief
+    through SendGrid's API still needs a plain mail server (or SendGrid's SMTP
+    relay) for the double opt-in mail.
+    """
+
+    host: str = "localhost"
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    password: Secret | None = None
+    timeout_seconds: float = Field(10.0, gt=0)
+    sender: str = Field("", description="From address; default: publication.sender_email.")
+
+
+class Web(Strict):
+    """The subscriber web app, ``briefcast web`` (``[web]``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    secret: Secret | None = Field(
+        None,
+        description="HMAC key for subscriber links; default: a key kept in the data folder.",
+    )
+    sendgrid_webhook_public_key: str = Field(
+        "", description="Signed Event Webhook verification key (base64 DER or PEM)."
+    )
+    smtp: WebSmtp = WebSmtp()
+
+
 class Settings(Strict):
     publication: Publication
     edition: Edition = Edition()
@@ -124,7 +156,7 @@ class Settings(Strict):
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     schedule: dict[str, Any] = Field(default_factory=dict)
     subscribers: dict[str, Any] = Field(default_factory=dict)
-    web: dict[str, Any] = Field(default_factory=dict)
+    web: Web = Web()
 
     base_dir: Path = Field(PROJECT_ROOT, exclude=True)
     source_file: Path | None = Field(None, exclude=True)
