@@ -1,0 +1,227 @@
+"""The ``briefcast`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from briefcast.config import ConfigFileError, Settings, load_settings
+
+app = typer.Typer(help="Turn a day of articles into a daily brief for email, X and Telegram.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+ledger_app = typer.Typer(help="Inspect and settle the delivery ledger.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+console = Console()
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (TOML).")]
+DateOption = Annotated[
+    str | None, typer.Option("--date", help="Edition date YYYY-MM-DD (default: today, local).")
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigFileError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        console.print(f"[red]error:[/red] --date {value!r} is not YYYY-MM-DD")
+        raise typer.Exit(2) from None
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def prepare_prefect(settings: Settings) -> None:
+    """Embedded Prefect by default: its home inside our data folder, no server to start."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    os.environ.setdefault("PREFECT_HOME", str(settings.data_dir / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_API_BLOCKS_REGISTER_ON_START", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+class _ProgressHandler(logging.Handler):
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        channel = getattr(record, "channel", None)
+        if channel is None:
+            return
+        if channel not in self.tasks:
+            self.tasks[channel] = self.progress.add_task(channel, total=record.total)
+        self.progress.update(self.tasks[channel], completed=record.done, total=record.total)
+
+
+def print_summary(result: dict) -> None:
+    console.print(
+        f"Edition [bold]{result['edition_id']}[/bold]: {result['articles']} articles"
+    )
+    for problem in result["problems"]:
+        entry = f" ({problem['entry']})" if problem.get("entry") else ""
+        console.print(f"[yellow]skipped[/yellow] {problem['source']}{entry}: {problem['reason']}",
+                      highlight=False)
+    if not result["channels"]:
+        return
+    table = Table(title="Deliveries")
+    for column in ("channel", "delivered", "skipped", "failed", "in doubt", "held back"):
+        table.add_column(column, justify="left" if column == "channel" else "right")
+    for row in result["channels"]:
+        table.add_row(*(str(row[c]) for c in
+                        ("channel", "delivered", "skipped", "failed", "in doubt", "held back")))
+    console.print(table)
+    for row in result["channels"]:
+        if row["reasons"]:
+            console.print(f"[red]{row['channel']}[/red]: {row['reasons']}", highlight=False)
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    edition_date: DateOption = None,
+    channels: Annotated[str | None, typer.Option(help="Comma-separated channel names.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Render only; send nothing.")] = False,
+    test_to: Annotated[
+        str | None, typer.Option("--test-to", help="Comma-separated test recipients.")
+    ] = None,
+) -> None:
+    """Gather, render and deliver an edition through the daily-brief flow."""
+    settings = _settings(config)
+    prepare_prefect(settings)
+    from briefcast.params import BriefParameters
+    from flows.daily_brief import daily_brief
+
+    params = BriefParameters(
+        edition_date=_date(edition_date),
+        channels=_split(channels),
+        dry_run=dry_run,
+        test_to=_split(test_to),
+        config_path=str(settings.source_file or ""),
+    )
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        console=console, transient=False)
+    handler = _ProgressHandler(progress)
+    progress_log = logging.getLogger("briefcast.progress")
+    progress_log.setLevel(logging.INFO)
+    progress_log.addHandler(handler)
+    try:
+        with progress:
+            result = daily_brief(params)
+    except ConfigFileError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    finally:
+        progress_log.removeHandler(handler)
+    print_summary(result)
+    if not result.get("ok", True):
+        raise typer.Exit(1)
+
+
+@app.command()
+def preview(
+    config: ConfigOption = None,
+    edition_date: DateOption = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the preview files.")] = None,
+) -> None:
+    """Render an edition to files (email HTML and text, posts, messages); sends nothing."""
+    from briefcast import pipeline
+    from briefcast.preview import write_preview
+
+    settings = _settings(config)
+    day = _date(edition_date) or pipeline.today_in(settings)
+    gathered = pipeline.gather_day(settings, day)
+    edition = pipeline.render_day(settings, gathered)
+    folder = write_preview(edition, out or settings.data_dir / "preview" / edition.edition_id)
+    for problem in gathered.problems:
+        console.print(f"[yellow]skipped[/yellow] {problem.source}: {problem.reason}",
+                      highlight=False)
+    console.print(f"Preview of {edition.edition_id} ({len(edition.articles)} articles): {folder}")
+
+
+@ledger_app.command("status")
+def ledger_status(
+    config: ConfigOption = None,
+    edition_date: DateOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show the delivery states of an edition."""
+    from briefcast import pipeline
+
+    settings = _settings(config)
+    edition_id = (_date(edition_date) or pipeline.today_in(settings)).isoformat()
+    summary = pipeline.ledger_for(settings).summary(edition_id)
+    if as_json:
+        console.print_json(json.dumps({k: dict(v) for k, v in summary.items()}))
+        return
+    table = Table(title=f"Ledger for {edition_id}")
+    states = ("pending", "in_flight", "sent", "failed", "held")
+    table.add_column("channel")
+    for state in states:
+        table.add_column(state, justify="right")
+    for channel, counts in sorted(summary.items()):
+        table.add_row(channel, *(str(counts.get(s, 0)) for s in states))
+    console.print(table)
+
+
+@ledger_app.command("resolve")
+def ledger_resolve(
+    channel: Annotated[str, typer.Argument(help="Channel name.")],
+    outcome: Annotated[str, typer.Argument(help="'sent' (it arrived) or 'resend'.")],
+    config: ConfigOption = None,
+    edition_date: DateOption = None,
+    target: Annotated[str | None, typer.Option(help="One target; default: all in doubt.")] = None,
+) -> None:
+    """Settle deliveries left in flight by a crashed run."""
+    from briefcast import pipeline
+
+    if outcome not in {"sent", "resend"}:
+        console.print("[red]error:[/red] outcome must be 'sent' or 'resend'")
+        raise typer.Exit(2)
+    settings = _settings(config)
+    edition_id = (_date(edition_date) or pipeline.today_in(settings)).isoformat()
+    count = pipeline.ledger_for(settings).resolve(edition_id, channel, target, outcome == "sent")
+    console.print(f"{count} in-doubt deliveries marked {outcome} ({datetime.now():%H:%M:%S})")
+
+
+def _mount_optional() -> None:
+    try:
+        from briefcast import cli_subscribers
+    except ImportError:
+        pass
+    else:
+        app.add_typer(cli_subscribers.app, name="subscribers")
+    try:
+        from briefcast import cli_web
+    except ImportError:
+        pass
+    else:
+        app.command("web")(cli_web.web)
+
+
+_mount_optional()

@@ -1,0 +1,116 @@
+"""The stages of a daily brief, free of Prefect so the CLI, the flow and tests share them."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from pathlib import Path
+
+from briefcast.config import Settings, channel_settings
+from briefcast.db import get_engine
+from briefcast.dispatch import ChannelReport, dispatch_channel
+from briefcast.ledger import Ledger
+from briefcast.models import Gathered, RenderedEdition
+from channels.base import ChannelContext, Recipient
+from channels.registry import load_registry
+
+log = logging.getLogger("briefcast")
+progress_log = logging.getLogger("briefcast.progress")
+
+
+def today_in(settings: Settings) -> date:
+    return datetime.now(settings.publication.zone).date()
+
+
+def ledger_for(settings: Settings, run_id: str | None = None) -> Ledger:
+    return Ledger(get_engine(settings.database_url), run_id=run_id)
+
+
+def gather_day(settings: Settings, edition_date: date, *, use_ledger: bool = True) -> Gathered:
+    from briefcast.gather import gather
+
+    sent_before = None
+    if use_ledger:
+        ledger = ledger_for(settings)
+
+        def sent_before(keys: list[str]) -> set[str]:
+            return ledger.stories_sent_before(edition_date, keys)
+
+    gathered = gather(settings, edition_date, sent_before=sent_before)
+    for problem in gathered.problems:
+        entry = f" ({problem.entry})" if problem.entry else ""
+        log.warning("source %s skipped%s: %s", problem.source, entry, problem.reason)
+    return gathered
+
+
+def render_day(settings: Settings, gathered: Gathered, edition_id: str | None = None):
+    from briefcast.render import render_edition
+
+    return render_edition(settings, gathered, edition_id=edition_id)
+
+
+def for_test_send(edition: RenderedEdition, stamp: datetime) -> RenderedEdition:
+    """A test send is an email-only edition with its own ledger id."""
+    return edition.model_copy(
+        update={
+            "edition_id": f"{edition.edition_id}-test-{stamp:%Y%m%dT%H%M%S}",
+            "x_posts": [],
+            "telegram_photo": None,
+            "telegram_messages": [],
+        }
+    )
+
+
+def recipients(settings: Settings, edition: RenderedEdition, test_to: list[str]) -> list[Recipient]:
+    from briefcast import subscribers
+
+    engine = get_engine(settings.database_url)
+    if test_to:
+        return [subscribers.recipient(settings, address, edition.edition_id) for address in test_to]
+    return subscribers.recipients_for(engine, settings, edition.edition_id)
+
+
+def write_archive(settings: Settings, edition: RenderedEdition) -> Path:
+    """The web version behind the view-in-browser link, served by ``briefcast web``."""
+    path = settings.data_dir / "archive" / f"{edition.edition_id}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(edition.email.html, encoding="utf-8")
+    return path
+
+
+def deliver(
+    settings: Settings,
+    edition: RenderedEdition,
+    channel: str,
+    recipients_: list[Recipient],
+    *,
+    run_id: str | None = None,
+    test_send: bool = False,
+) -> ChannelReport:
+    """Dispatch one edition to one configured channel, recording it in the ledger."""
+    ledger = ledger_for(settings, run_id)
+    try:
+        adapter_type = load_registry().get(settings.channels[channel].get("type", channel))
+        adapter_settings = channel_settings(settings, channel, adapter_type.Settings)
+    except Exception as exc:  # config or plugin problem: report it, other channels go on
+        log.error("channel %s cannot start: %s", channel, exc)
+        return ChannelReport(channel, failed=1, errors=[f"cannot start: {exc}"])
+    context = ChannelContext(
+        publication=settings.publication,
+        data_dir=settings.data_dir,
+        recipients=recipients_,
+        test_send=test_send,
+        extra={"ledger": ledger, "channel": channel},
+    )
+    adapter = adapter_type(adapter_settings, context)
+
+    def progress(name: str, done: int, total: int) -> None:
+        progress_log.info("%s %d/%d", name, done, total, extra={"channel": name, "done": done,
+                                                               "total": total})
+
+    try:
+        return dispatch_channel(
+            adapter, channel, edition, ledger, settings.dispatch, progress=progress
+        )
+    finally:
+        adapter.close()
