@@ -16,8 +16,11 @@ from rich.table import Table
 
 from briefcast.config import ConfigFileError, Settings, load_settings
 
-app = typer.Typer(help="Turn a day of articles into a daily brief for email, X and Telegram.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Turn a day of articles into a daily brief for email, X and Telegram.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 ledger_app = typer.Typer(help="Inspect and settle the delivery ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 console = Console()
@@ -77,21 +80,25 @@ class _ProgressHandler(logging.Handler):
 
 
 def print_summary(result: dict) -> None:
-    console.print(
-        f"Edition [bold]{result['edition_id']}[/bold]: {result['articles']} articles"
-    )
+    console.print(f"Edition [bold]{result['edition_id']}[/bold]: {result['articles']} articles")
     for problem in result["problems"]:
         entry = f" ({problem['entry']})" if problem.get("entry") else ""
-        console.print(f"[yellow]skipped[/yellow] {problem['source']}{entry}: {problem['reason']}",
-                      highlight=False)
+        console.print(
+            f"[yellow]skipped[/yellow] {problem['source']}{entry}: {problem['reason']}",
+            highlight=False,
+        )
     if not result["channels"]:
         return
     table = Table(title="Deliveries")
     for column in ("channel", "delivered", "skipped", "failed", "in doubt", "held back"):
         table.add_column(column, justify="left" if column == "channel" else "right")
     for row in result["channels"]:
-        table.add_row(*(str(row[c]) for c in
-                        ("channel", "delivered", "skipped", "failed", "in doubt", "held back")))
+        table.add_row(
+            *(
+                str(row[c])
+                for c in ("channel", "delivered", "skipped", "failed", "in doubt", "held back")
+            )
+        )
     console.print(table)
     for row in result["channels"]:
         if row["reasons"]:
@@ -121,8 +128,13 @@ def run(
         test_to=_split(test_to),
         config_path=str(settings.source_file or ""),
     )
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        console=console, transient=False)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=False,
+    )
     handler = _ProgressHandler(progress)
     progress_log = logging.getLogger("briefcast.progress")
     progress_log.setLevel(logging.INFO)
@@ -159,8 +171,9 @@ def preview(
     edition = pipeline.render_day(settings, gathered)
     folder = write_preview(edition, out or settings.data_dir / "preview" / edition.edition_id)
     for problem in gathered.problems:
-        console.print(f"[yellow]skipped[/yellow] {problem.source}: {problem.reason}",
-                      highlight=False)
+        console.print(
+            f"[yellow]skipped[/yellow] {problem.source}: {problem.reason}", highlight=False
+        )
     console.print(f"Preview of {edition.edition_id} ({len(edition.articles)} articles): {folder}")
 
 

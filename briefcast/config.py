@@ -168,8 +168,10 @@ class Settings(Strict):
 
     @property
     def templates_dir(self) -> Path:
-        return self.path(self.edition.templates) if self.edition.templates else (
-            PROJECT_ROOT / "templates"
+        return (
+            self.path(self.edition.templates)
+            if self.edition.templates
+            else (PROJECT_ROOT / "templates")
         )
 
     @property
@@ -208,7 +210,9 @@ def describe_validation_error(exc: ValidationError, where: str) -> str:
     return "\n".join(lines)
 
 
-def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+def load_settings(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
     """Read and validate a config file; raise ConfigFileError naming the file and the key."""
     path = Path(path or os.environ.get("BRIEFCAST_CONFIG") or DEFAULT_CONFIG).resolve()
     try:

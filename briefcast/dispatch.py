@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from briefcast.config import Dispatch
-from briefcast.ledger import FAILED, HELD, IN_FLIGHT, PENDING, SENT, Ledger
+from briefcast.ledger import FAILED, IN_FLIGHT, PENDING, SENT, Ledger
 from briefcast.models import RenderedEdition
 from channels.base import Channel, Delivery, Receipt
 from channels.errors import (
@@ -133,7 +133,7 @@ def dispatch_channel(
             report.in_doubt += 1
             report.errors.append(f"{delivery.target}: claimed by another run")
         batch = [d for d in batch if ids[d.target] in claimed]
-        outcomes = _send_with_retries(adapter, channel, batch, policy, sleep, ledger, ids)
+        outcomes = _send_with_retries(adapter, channel, batch, policy, sleep)
         for delivery, outcome in zip(batch, outcomes, strict=True):
             row_id = ids[delivery.target]
             if isinstance(outcome, Receipt):
@@ -159,8 +159,6 @@ def _send_with_retries(
     batch: Sequence[Delivery],
     policy: Dispatch,
     sleep: Callable[[float], None],
-    ledger: Ledger,
-    ids: dict[str, int],
 ) -> list[Receipt | DeliveryError | None]:
     """Send until every delivery has a final outcome; transient ones are retried."""
     outcomes: dict[str, Receipt | DeliveryError | None] = {}
@@ -174,13 +172,12 @@ def _send_with_retries(
             results = [exc] * len(remaining)
         except ChannelError as exc:
             results = [PermanentError(str(exc), channel=channel)] * len(remaining)
-        except Exception as exc:  # a bug or an unmapped error: the provider may have sent it
-            log.exception("%s: unexpected error while sending", channel)
+        except Exception:  # a bug or an unmapped error: the provider may have sent it
+            log.exception(
+                "%s: unexpected error; %d deliveries left in flight", channel, len(remaining)
+            )
             for delivery in remaining:
                 outcomes[delivery.target] = None
-            ledger_note = f"unexpected {type(exc).__name__}: {exc}"
-            for delivery in remaining:
-                log.error("%s: %s left in flight: %s", channel, delivery.target, ledger_note)
             break
         retry: list[Delivery] = []
         wait = 0.0
@@ -208,6 +205,3 @@ def _send_with_retries(
             sleep(wait)
         remaining = retry
     return [outcomes[d.target] for d in batch]
-
-
-__all__ = ["ChannelReport", "dispatch_channel", "HELD"]

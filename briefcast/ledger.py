@@ -219,7 +219,9 @@ class Ledger:
             return out
 
     # -- editions ---------------------------------------------------------
-    def record_edition(self, edition_id: str, edition_date: date, story_keys: Sequence[str]) -> None:
+    def record_edition(
+        self, edition_id: str, edition_date: date, story_keys: Sequence[str]
+    ) -> None:
         stamp = now()
         with self.engine.begin() as conn:
             known = set(

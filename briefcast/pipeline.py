@@ -105,8 +105,9 @@ def deliver(
     adapter = adapter_type(adapter_settings, context)
 
     def progress(name: str, done: int, total: int) -> None:
-        progress_log.info("%s %d/%d", name, done, total, extra={"channel": name, "done": done,
-                                                               "total": total})
+        progress_log.info(
+            "%s %d/%d", name, done, total, extra={"channel": name, "done": done, "total": total}
+        )
 
     try:
         return dispatch_channel(

@@ -8,10 +8,10 @@ filled in, and the one-click unsubscribe headers Gmail and Yahoo require
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime
 
 from briefcast.models import RenderedEdition
 from briefcast.render.placeholders import personalize

@@ -52,7 +52,12 @@ def dispatch_task(
     logger = get_run_logger()
     logger.info(
         "%s: %d delivered, %d skipped, %d failed, %d in doubt, %d held back",
-        channel, report.delivered, report.skipped, report.failed, report.in_doubt, report.held,
+        channel,
+        report.delivered,
+        report.skipped,
+        report.failed,
+        report.in_doubt,
+        report.held,
     )
     for error in report.errors[:20]:
         logger.warning("%s: %s", channel, error)
