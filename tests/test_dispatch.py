@@ -64,9 +64,13 @@ class ScriptedChannel(BaseChannel):
         return outcomes
 
 
-@pytest.fixture
-def ledger(tmp_path):
-    return Ledger(get_engine(f"sqlite:///{tmp_path / 'ledger.db'}"))
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request, tmp_path):
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    return Ledger(get_engine(url))
 
 
 POLICY = Dispatch(max_attempts=3, backoff_seconds=0.5, max_wait_seconds=60)

@@ -1,0 +1,34 @@
+# Two entry points: `make brief` (set up, run today's sample edition) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATE ?= 2026-11-20
+
+.PHONY: brief test lint browser clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+brief: $(BIN)/.installed
+	$(BIN)/briefcast subscribers import sample/subscribers.csv
+	$(BIN)/briefcast run --date $(DATE)
+
+# Chromium for the browser tests, from Debian's archive (needs root, as on CI).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "Chromium not installed: browser tests will be skipped"; }
+
+test: $(BIN)/.installed browser
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf var/outbox var/preview

@@ -1,0 +1,53 @@
+"""Shared fixtures: real PostgreSQL and real Chromium when the machine has them.
+
+Tests that need a service skip with a visible reason when it is missing. CI sets
+BRIEFCAST_REQUIRE_SERVICES=1, which turns those skips into failures, so a green
+CI run means they really ran.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+
+import pytest
+
+PG_URL = os.environ.get("BRIEFCAST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+CHROMIUM = os.environ.get("BRIEFCAST_CHROMIUM", "/usr/bin/chromium")
+REQUIRE = os.environ.get("BRIEFCAST_REQUIRE_SERVICES") == "1"
+
+
+def _missing(reason: str):
+    if REQUIRE:
+        pytest.fail(f"{reason} (BRIEFCAST_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url():
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    psycopg = pytest.importorskip("psycopg")
+    dsn = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        admin = psycopg.connect(dsn, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        _missing(f"PostgreSQL not reachable at {dsn}: {exc}".splitlines()[0])
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in dsn else "?"
+    url = f"{dsn}{sep}options=-csearch_path%3D{schema}"
+    yield url
+    from briefcast.db import get_engine
+
+    get_engine(url).dispose()
+    admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def chromium_path():
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        _missing(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    return CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
