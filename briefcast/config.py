@@ -151,6 +151,11 @@ class Settings(Strict):
     publication: Publication
     edition: Edition = Edition()
     sources: list[Source] = Field(default_factory=list)
+    data_dir_setting: str = Field(
+        "var",
+        alias="data_dir",
+        description="Folder for the SQLite database, outbox, archive and caches.",
+    )
     database: Database = Database()
     dispatch: Dispatch = Dispatch()
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -176,7 +181,7 @@ class Settings(Strict):
 
     @property
     def data_dir(self) -> Path:
-        return self.path(os.environ.get("BRIEFCAST_DATA", "var"))
+        return self.path(os.environ.get("BRIEFCAST_DATA") or self.data_dir_setting)
 
     @property
     def database_url(self) -> str:
