@@ -1,0 +1,434 @@
+"""The subscriber list, stored next to the ledger (SQLite by default, PostgreSQL by URL).
+
+Every address is validated and normalized once, on the way in (email-validator,
+no DNS lookups). A subscriber moves ``pending → active`` when they confirm, and
+ends ``unsubscribed``, ``bounced`` or ``complained``: those rows are kept as the
+suppression list, so an import never brings such an address back. Only an
+explicit ``set_status`` (a confirmed opt-in, an operator) can.
+
+Addresses are matched case-insensitively (``address_key``), as mailbox providers
+and the signed link tokens do; the stored ``address`` keeps the local part's case.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, NamedTuple
+from urllib.parse import quote
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+
+from briefcast import tokens
+from briefcast.db import metadata
+from channels.base import Recipient
+
+PENDING, ACTIVE = "pending", "active"
+UNSUBSCRIBED, BOUNCED, COMPLAINED = "unsubscribed", "bounced", "complained"
+STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
+SUPPRESSED = frozenset({UNSUBSCRIBED, BOUNCED, COMPLAINED})
+
+# The timestamp column each status change stamps (pending is the creation itself).
+_STAMP = {
+    ACTIVE: "confirmed_at",
+    UNSUBSCRIBED: "unsubscribed_at",
+    BOUNCED: "bounced_at",
+    COMPLAINED: "complained_at",
+}
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("address", String(320), nullable=False),
+    Column("address_key", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("status", String(20), nullable=False),
+    Column("source", String(200), nullable=False, default=""),
+    Column("reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("confirmed_at", DateTime(timezone=True)),
+    Column("unsubscribed_at", DateTime(timezone=True)),
+    Column("bounced_at", DateTime(timezone=True)),
+    Column("complained_at", DateTime(timezone=True)),
+)
+
+EXPORT_COLUMNS = (
+    "address",
+    "name",
+    "status",
+    "source",
+    "reason",
+    "created_at",
+    "confirmed_at",
+    "unsubscribed_at",
+    "bounced_at",
+    "complained_at",
+    "updated_at",
+)
+
+
+class InvalidAddress(ValueError):
+    """The address is not a valid email address; the message says why."""
+
+
+class UnknownSubscriber(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    address: str
+    name: str
+    status: str
+    source: str
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    confirmed_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+    bounced_at: datetime | None = None
+    complained_at: datetime | None = None
+
+
+class AddResult(NamedTuple):
+    subscriber: Subscriber
+    created: bool
+
+
+@dataclass(frozen=True)
+class BadRow:
+    line: int
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    line: int
+    address: str
+    status: str  # the status the address already has
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    duplicates: list[SkippedRow] = field(default_factory=list)  # already listed, or twice
+    suppressed: list[SkippedRow] = field(default_factory=list)  # unsubscribed/bounced/complained
+    bad: list[BadRow] = field(default_factory=list)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalize(address: str) -> str:
+    """The address as stored (domain lowercased, Unicode normalized); InvalidAddress if bad."""
+    try:
+        return validate_email(address.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InvalidAddress(str(exc)) from None
+
+
+def _key(address: str) -> str:
+    return address.lower()
+
+
+def _clean_name(name: str | None) -> str:
+    return " ".join((name or "").split())[:200]  # no line breaks: names end up in headers
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every stamp we write is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _subscriber(row) -> Subscriber:
+    return Subscriber(
+        address=row.address,
+        name=row.name,
+        status=row.status,
+        source=row.source,
+        reason=row.reason,
+        created_at=_utc(row.created_at),
+        updated_at=_utc(row.updated_at),
+        confirmed_at=_utc(row.confirmed_at),
+        unsubscribed_at=_utc(row.unsubscribed_at),
+        bounced_at=_utc(row.bounced_at),
+        complained_at=_utc(row.complained_at),
+    )
+
+
+def _new_row(address: str, name: str, status: str, source: str, reason: str | None) -> dict:
+    stamp = now()
+    row = {
+        "address": address,
+        "address_key": _key(address),
+        "name": _clean_name(name),
+        "status": status,
+        "source": source,
+        "reason": reason,
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+    if status in _STAMP:
+        row[_STAMP[status]] = stamp
+    return row
+
+
+def _check_status(status: str) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+
+
+def _fetch(conn: Connection, address: str):
+    return conn.execute(
+        select(subscribers).where(subscribers.c.address_key == _key(address))
+    ).first()
+
+
+def get(engine: Engine, address: str) -> Subscriber | None:
+    try:
+        address = normalize(address)
+    except InvalidAddress:
+        return None
+    with engine.connect() as conn:
+        row = _fetch(conn, address)
+    return _subscriber(row) if row else None
+
+
+def add(
+    engine: Engine,
+    address: str,
+    *,
+    name: str = "",
+    source: str = "cli",
+    status: str = ACTIVE,
+) -> AddResult:
+    """Add one address; an existing one is returned unchanged (``created`` False).
+
+    The exception: a pending address added as active is activated (an operator
+    vouching for it). A suppressed address is never reactivated here.
+    """
+    _check_status(status)
+    address = normalize(address)
+    with engine.begin() as conn:
+        row = _fetch(conn, address)
+        if row is None:
+            conn.execute(insert(subscribers), [_new_row(address, name, status, source, None)])
+            return AddResult(_subscriber(_fetch(conn, address)), True)
+        if row.status == PENDING and status == ACTIVE:
+            _change(conn, row, ACTIVE, f"added by {source}")
+            return AddResult(_subscriber(_fetch(conn, address)), False)
+        return AddResult(_subscriber(row), False)
+
+
+def _change(conn: Connection, row, status: str, reason: str) -> None:
+    stamp = now()
+    values = {"status": status, "reason": reason or None, "updated_at": stamp}
+    if row.status != status and status in _STAMP:
+        values[_STAMP[status]] = stamp
+    conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(**values))
+
+
+def set_status(engine: Engine, address: str, status: str, reason: str = "") -> Subscriber:
+    """Move a subscriber to ``status``, stamping the change; UnknownSubscriber if absent.
+
+    Setting the status it already has keeps the original timestamp (a second
+    unsubscribe click is not a new unsubscribe).
+    """
+    _check_status(status)
+    address = normalize(address)
+    with engine.begin() as conn:
+        row = _fetch(conn, address)
+        if row is None:
+            raise UnknownSubscriber(address)
+        _change(conn, row, status, reason)
+        return _subscriber(_fetch(conn, address))
+
+
+def remove(engine: Engine, address: str, reason: str = "removed by operator") -> Subscriber:
+    """Unsubscribe an address, keeping the row so no later import brings it back.
+
+    An address we never had is recorded as unsubscribed too, for the same reason.
+    """
+    address = normalize(address)
+    with engine.begin() as conn:
+        row = _fetch(conn, address)
+        if row is None:
+            conn.execute(insert(subscribers), [_new_row(address, "", UNSUBSCRIBED, "cli", reason)])
+        else:
+            _change(conn, row, UNSUBSCRIBED, reason)
+        return _subscriber(_fetch(conn, address))
+
+
+def list_subscribers(engine: Engine, status: str | None = None) -> list[Subscriber]:
+    query = select(subscribers).order_by(subscribers.c.id)
+    if status is not None:
+        _check_status(status)
+        query = query.where(subscribers.c.status == status)
+    with engine.connect() as conn:
+        return [_subscriber(row) for row in conn.execute(query)]
+
+
+def active(engine: Engine) -> list[Subscriber]:
+    return list_subscribers(engine, ACTIVE)
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    result = dict.fromkeys(STATUSES, 0)
+    for subscriber in list_subscribers(engine):
+        result[subscriber.status] += 1
+    return result
+
+
+# -- CSV ---------------------------------------------------------------------
+
+_ADDRESS_HEADERS = {"email", "address", "email_address", "e-mail", "mail"}
+_NAME_HEADERS = {"name", "full_name", "first_name"}
+
+
+def _csv_rows(handle: IO[str]) -> Iterator[tuple[int, str, str]]:
+    """(line number, address cell, name cell) for every non-empty data row.
+
+    A first row naming an address column is a header; without one, the first
+    column is the address and the second the name.
+    """
+    reader = csv.reader(handle)
+    address_col, name_col = 0, 1
+    line = 1
+    first = True
+    for cells in reader:
+        row_line, line = line, reader.line_num + 1
+        if first:
+            first = False
+            lowered = [c.strip().lower() for c in cells]
+            if any(c in _ADDRESS_HEADERS for c in lowered):
+                address_col = next(i for i, c in enumerate(lowered) if c in _ADDRESS_HEADERS)
+                name_col = next((i for i, c in enumerate(lowered) if c in _NAME_HEADERS), -1)
+                continue
+        if not any(c.strip() for c in cells):
+            continue
+        address = cells[address_col].strip() if address_col < len(cells) else ""
+        name = cells[name_col].strip() if 0 <= name_col < len(cells) else ""
+        yield row_line, address, name
+
+
+def _existing(conn: Connection, keys: Iterable[str]) -> dict[str, str]:
+    """address_key → status for the keys already stored."""
+    keys = list(keys)
+    found: dict[str, str] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        result = conn.execute(
+            select(subscribers.c.address_key, subscribers.c.status).where(
+                subscribers.c.address_key.in_(chunk)
+            )
+        )
+        found.update({key: status for key, status in result})
+    return found
+
+
+def import_csv(
+    engine: Engine, path: str | Path, *, source: str | None = None, status: str = ACTIVE
+) -> ImportReport:
+    """Import every good row of a CSV file; report the bad, duplicate and suppressed ones."""
+    _check_status(status)
+    path = Path(path)
+    source = source or f"import:{path.name}"
+    report = ImportReport()
+    fresh: dict[str, tuple[int, dict]] = {}
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(_csv_rows(handle))
+    for line, raw, name in rows:
+        if not raw:
+            report.bad.append(BadRow(line, raw, "no address"))
+            continue
+        try:
+            address = normalize(raw)
+        except InvalidAddress as exc:
+            report.bad.append(BadRow(line, raw, str(exc)))
+            continue
+        if _key(address) in fresh:
+            report.duplicates.append(SkippedRow(line, address, "earlier in this file"))
+            continue
+        fresh[_key(address)] = (line, _new_row(address, name, status, source, None))
+    with engine.begin() as conn:
+        existing = _existing(conn, fresh)
+        for key, known in existing.items():
+            line, row = fresh.pop(key)
+            target = report.suppressed if known in SUPPRESSED else report.duplicates
+            target.append(SkippedRow(line, row["address"], known))
+        if fresh:
+            conn.execute(insert(subscribers), [row for _, row in fresh.values()])
+    report.imported = len(fresh)
+    report.duplicates.sort(key=lambda r: r.line)
+    report.suppressed.sort(key=lambda r: r.line)
+    return report
+
+
+def export_csv(engine: Engine, out: IO[str], status: str | None = None) -> int:
+    """Write the subscribers (all, or one status) as CSV; return how many rows."""
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    count = 0
+    for subscriber in list_subscribers(engine, status):
+        values = []
+        for column in EXPORT_COLUMNS:
+            value = getattr(subscriber, column)
+            values.append(value.isoformat() if isinstance(value, datetime) else value or "")
+        writer.writerow(values)
+        count += 1
+    return count
+
+
+# -- recipients of an edition -----------------------------------------------------
+
+
+def link_secret(settings) -> str:
+    """The key that signs subscriber links: ``[web] secret``, else a per-installation key."""
+    web = settings.web
+    secret = web.get("secret") if isinstance(web, dict) else getattr(web, "secret", None)
+    if secret:
+        return secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret)
+    return tokens.local_secret(settings.data_dir)
+
+
+def recipient(
+    settings, address: str, edition_id: str, name: str = "", secret: str | None = None
+) -> Recipient:
+    """One address's Recipient with its own signed unsubscribe link and the archive link."""
+    address = normalize(address)
+    base = settings.publication.web_base_url.rstrip("/")
+    token = tokens.sign(secret or link_secret(settings), "unsubscribe", address)
+    return Recipient(
+        email=address,
+        name=name,
+        unsubscribe_url=f"{base}/u/{token}",
+        view_url=f"{base}/archive/{quote(edition_id, safe='')}",
+    )
+
+
+def recipients_for(engine: Engine, settings, edition_id: str) -> list[Recipient]:
+    """Every active subscriber as a Recipient of this edition."""
+    secret = link_secret(settings)
+    return [recipient(settings, s.address, edition_id, s.name, secret) for s in active(engine)]
