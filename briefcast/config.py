@@ -33,7 +33,7 @@ class ConfigFileError(Exception):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 def resolve_secret(value: Any) -> Any:

@@ -24,7 +24,7 @@ from channels.errors import DeliveryError
 
 
 class ChannelSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 @dataclass(frozen=True)
