@@ -147,6 +147,47 @@ class Web(Strict):
     smtp: WebSmtp = WebSmtp()
 
 
+class Schedule(Strict):
+    """The served ``daily-brief`` deployment and its daily run (``[schedule]``)."""
+
+    deployment: str = Field(
+        "daily",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+        description="Deployment name; the UI shows it as daily-brief/<name>.",
+    )
+    cron: str = Field(
+        "0 6 * * *", description="When the scheduled run starts, in publication.timezone."
+    )
+    require_approval: bool = Field(
+        True, description="Scheduled runs pause for an operator's approval before delivering."
+    )
+    approval_timeout_seconds: int = Field(
+        3 * 3600, ge=1, description="Unanswered this long, the run ends and nothing is sent."
+    )
+    approval_poll_seconds: int = Field(
+        10, ge=1, le=600, description="How often a paused run checks for the operator's answer."
+    )
+    test_to: list[str] = Field(
+        default_factory=list,
+        description="Who gets the [TEST] copy of the edition before the approval pause.",
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if not value.startswith("@") and len(value.split()) != 5:
+            raise ValueError("cron needs five fields: minute hour day month weekday")
+        return value
+
+    @field_validator("test_to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if a.count("@") != 1 or any(c.isspace() for c in a)]
+        if bad:
+            raise ValueError(f"not an email address: {', '.join(bad)}")
+        return value
+
+
 class Settings(Strict):
     publication: Publication
     edition: Edition = Edition()
@@ -159,7 +200,7 @@ class Settings(Strict):
     database: Database = Database()
     dispatch: Dispatch = Dispatch()
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    schedule: dict[str, Any] = Field(default_factory=dict)
+    schedule: Schedule = Schedule()
     subscribers: dict[str, Any] = Field(default_factory=dict)
     web: Web = Web()
 
