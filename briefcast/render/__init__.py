@@ -1,0 +1,38 @@
+"""Rendering one edition for every channel: email, X and Telegram."""
+
+from __future__ import annotations
+
+from briefcast.config import Settings
+from briefcast.models import Gathered, RenderedEdition
+from briefcast.render.context import edition_context
+from briefcast.render.errors import RenderError
+from briefcast.render.newsletter import render_email
+from briefcast.render.telegram_digest import render_messages, render_photo
+from briefcast.render.templating import Templates
+from briefcast.render.x_posts import build_posts
+
+
+def render_edition(
+    settings: Settings, gathered: Gathered, edition_id: str | None = None
+) -> RenderedEdition:
+    """Render ``gathered`` for every channel; the first article is the lead."""
+    edition_id = edition_id or gathered.edition_date.isoformat()
+    context = edition_context(settings, gathered, edition_id)
+    templates = Templates.for_settings(settings)
+    thread = settings.edition.x_thread
+    opener = templates.render("x_opener.txt.j2", context).strip() if thread else None
+    return RenderedEdition(
+        edition_id=edition_id,
+        edition_date=gathered.edition_date,
+        publication=settings.publication.name,
+        site_url=settings.publication.site_url,
+        articles=gathered.articles,
+        email=render_email(templates, context),
+        x_posts=build_posts(gathered.articles, opener, settings.publication.site_url),
+        x_thread=thread,
+        telegram_photo=render_photo(templates, context),
+        telegram_messages=render_messages(templates, context),
+    )
+
+
+__all__ = ["RenderError", "render_edition"]

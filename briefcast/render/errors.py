@@ -1,0 +1,5 @@
+"""The error rendering raises."""
+
+
+class RenderError(Exception):
+    """The edition cannot be rendered (no stories, a broken template, over a size limit)."""

@@ -1,0 +1,67 @@
+"""Jinja2 environments for the edition's templates.
+
+Templates are looked up first in the configured templates folder, then in the
+built-in ``templates/`` folder, so a newsroom can override one template at a
+time. Markup templates (``.mjml.j2``, ``.html.j2``) are autoescaped; plain-text
+templates (``.txt.j2``) are not, because their output is never parsed as HTML.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateError
+
+from briefcast.config import PROJECT_ROOT, Settings
+from briefcast.render.errors import RenderError
+
+BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
+TEXT_SUFFIX = ".txt.j2"
+
+
+def wrap(text: str, width: int = 72) -> str:
+    """Wrap each paragraph of plain text, never breaking a long word or URL."""
+    paragraphs = text.split("\n")
+    return "\n".join(
+        textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) or line
+        for line in paragraphs
+    )
+
+
+class Templates:
+    """The two environments for one render, sharing one loader."""
+
+    def __init__(self, folder: Path) -> None:
+        folders = (
+            [folder]
+            if folder.resolve() == BUILTIN_TEMPLATES.resolve()
+            else [
+                folder,
+                BUILTIN_TEMPLATES,
+            ]
+        )
+        loader = FileSystemLoader([str(f) for f in folders])
+        common = dict(
+            loader=loader, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
+        )
+        self.markup = Environment(autoescape=True, **common)
+        self.text = Environment(autoescape=False, keep_trailing_newline=False, **common)
+        self.text.filters["wrap"] = wrap
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Templates:
+        return cls(settings.templates_dir)
+
+    def get(self, name: str) -> Template:
+        """The template, from the environment whose escaping matches its target."""
+        env = self.text if name.endswith(TEXT_SUFFIX) else self.markup
+        return env.get_template(name)
+
+    def render(self, name: str, context: dict[str, Any], **extra: Any) -> str:
+        """Render ``name`` with ``context``, ``extra`` taking precedence."""
+        try:
+            return self.get(name).render({**context, **extra})
+        except TemplateError as exc:
+            raise RenderError(f"template {name}: {exc}") from exc
