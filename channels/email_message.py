@@ -38,7 +38,7 @@ def list_unsubscribe(recipient: Recipient, mailto: str | None = None) -> dict[st
         return {}
     targets = [f"<{recipient.unsubscribe_url}>"]
     if mailto:
-        targets.append(f"<mailto:{mailto}?subject=unsubscribe>")
+        targets.append(f"<mailto:{mailto.removeprefix('mailto:')}?subject=unsubscribe>")
     return {
         "List-Unsubscribe": ", ".join(targets),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -53,13 +53,15 @@ def build_email(
     test: bool = False,
     unsubscribe_mailto: str | None = None,
     sender: str | None = None,
+    sender_name: str | None = None,
 ) -> EmailMessage:
     values = recipient_values(recipient)
     message = EmailMessage()
     domain = (sender or publication.sender_email).rpartition("@")[2] or None
     message["Message-ID"] = make_msgid(idstring=f"briefcast.{edition.edition_id}", domain=domain)
     message["Date"] = format_datetime(datetime.now(UTC))
-    message["From"] = Address(publication.sender_name, addr_spec=sender or publication.sender_email)
+    name = publication.sender_name if sender_name is None else sender_name
+    message["From"] = Address(name, addr_spec=sender or publication.sender_email)
     message["To"] = Address(recipient.name, addr_spec=recipient.email)
     if publication.reply_to:
         message["Reply-To"] = publication.reply_to

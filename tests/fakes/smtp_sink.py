@@ -1,0 +1,159 @@
+"""An SMTP sink on 127.0.0.1 (aiosmtpd) that records messages and scripts replies.
+
+    with SmtpSink() as sink:
+        sink.reply("x@example.org", 450)          # first RCPT TO for x: 450, then accepted
+        sink.reply("y@example.org", 550, 550)     # refused twice
+        sink.reply("z@example.org", 451, at="data")
+        sink.drop_at("w@example.org")             # the connection dies at RCPT TO for w, once
+
+Optional STARTTLS (``tls_context``), implicit TLS (``ssl_context``) and AUTH
+(``credentials=(user, password)``; login failures answer 535).
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+def free_port() -> int:
+    # aiosmtpd's Controller checks its own port, so port=0 does not work.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+    session: int  # which connection carried it
+
+    @property
+    def message(self) -> EmailMessage:
+        return BytesParser(policy=policy.default).parsebytes(self.raw)
+
+
+class _Handler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+        self.numbers = itertools.count(1)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        key = address.lower()
+        sink = self.sink
+        with sink.lock:
+            sink.rcpt_attempts[key] += 1
+            if key in sink.drops:
+                sink.drops.discard(key)
+                server.transport.abort()  # no reply at all: a dead connection
+                return "421 gone"
+            code = sink.rcpt_script[key].popleft() if sink.rcpt_script[key] else None
+        if code is not None:
+            text = "try again later" if code < 500 else "no such user here"
+            return f"{code} {'4.2.1' if code < 500 else '5.1.1'} <{address}>: {text}"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        sink = self.sink
+        with sink.lock:
+            for rcpt in envelope.rcpt_tos:
+                script = sink.data_script[rcpt.lower()]
+                if script:
+                    code = script.popleft()
+                    return f"{code} message not accepted now"
+            if not hasattr(session, "sink_number"):
+                session.sink_number = next(self.numbers)
+            sink.received.append(
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.content,
+                    session.sink_number,
+                )
+            )
+        return "250 2.0.0 OK queued"
+
+
+class SmtpSink:
+    def __init__(
+        self,
+        *,
+        tls_context=None,
+        ssl_context=None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.lock = threading.Lock()
+        self.received: list[Received] = []
+        self.rcpt_attempts: defaultdict[str, int] = defaultdict(int)
+        self.rcpt_script: defaultdict[str, deque] = defaultdict(deque)
+        self.data_script: defaultdict[str, deque] = defaultdict(deque)
+        self.drops: set[str] = set()
+        self.logins: list[str] = []
+        kwargs = {}
+        if tls_context is not None:
+            kwargs.update(tls_context=tls_context, require_starttls=True)
+        if credentials is not None:
+            kwargs.update(
+                authenticator=self._authenticator(credentials),
+                auth_required=True,
+                auth_require_tls=tls_context is not None or ssl_context is not None,
+            )
+        self.controller = Controller(
+            _Handler(self),
+            hostname="127.0.0.1",
+            port=self.port,
+            ssl_context=ssl_context,
+            **kwargs,
+        )
+
+    def _authenticator(self, credentials: tuple[str, str]):
+        user, password = credentials
+
+        def check(server, session, envelope, mechanism, auth_data):
+            ok = (
+                isinstance(auth_data, LoginPassword)
+                and auth_data.login.decode() == user
+                and auth_data.password.decode() == password
+            )
+            if ok:
+                with self.lock:
+                    self.logins.append(user)
+            return AuthResult(success=ok, handled=False)
+
+        return check
+
+    def __enter__(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.controller.stop()
+
+    def reply(self, address: str, *codes: int, at: str = "rcpt") -> None:
+        script = self.rcpt_script if at == "rcpt" else self.data_script
+        with self.lock:
+            script[address.lower()].extend(codes)
+
+    def drop_at(self, address: str) -> None:
+        with self.lock:
+            self.drops.add(address.lower())
+
+    def messages_to(self, address: str) -> list[Received]:
+        return [r for r in self.received if address.lower() in (a.lower() for a in r.rcpt_tos)]
+
+    @property
+    def sessions(self) -> set[int]:
+        return {r.session for r in self.received}
