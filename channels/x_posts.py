@@ -1,0 +1,365 @@
+"""The X adapter: the edition's posts through tweepy's ``Client.create_tweet`` (OAuth 1.0a).
+
+In thread mode post N replies to post N-1. The reply id comes from the ledger
+(the dispatcher fills ``parent_receipt`` from ``after``), so a rerun after a
+failure mid-thread continues the same thread. Posts are checked with X's own
+weighted counting before the first one goes out, and a daily budget stops the
+run before X's 24-hour cap instead of running into 429s.
+
+tweepy hard-codes ``https://api.twitter.com``: :class:`HostRewrite`, mounted on
+the client's requests session, sends to ``base_url`` instead and sets the
+request timeout tweepy leaves unset. It rewrites after tweepy has signed the
+request, so the OAuth signature still covers the real X URL.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+import requests
+import tweepy
+from pydantic import Field, field_validator
+from requests.adapters import HTTPAdapter
+from sqlalchemy import func, select
+from twitter_text import parse_tweet
+from urllib3.exceptions import NewConnectionError
+
+from briefcast.config import Secret
+from briefcast.ledger import IN_FLIGHT, SENT, Ledger, deliveries
+from briefcast.ledger import now as utc_now
+from briefcast.models import RenderedEdition
+from channels.base import BaseChannel, ChannelContext, ChannelSettings, Delivery, Receipt
+from channels.errors import (
+    AuthError,
+    ContentError,
+    DeliveryError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+
+log = logging.getLogger("briefcast.channels.x")
+
+NAME = "x"
+API_ORIGIN = "https://api.twitter.com"
+UPLOAD_ORIGIN = "https://upload.twitter.com"
+MAX_WEIGHTED_LENGTH = 280
+IMAGE_MAX_BYTES = 5 * 1024 * 1024  # X's limit for a simple image upload
+ALT_TEXT_MAX = 1000
+DEFAULT_RATE_LIMIT_WAIT = 60.0  # a 429 without x-rate-limit-reset: never retry at once
+IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
+
+
+class XSettings(ChannelSettings):
+    consumer_key: Secret
+    consumer_secret: Secret
+    access_token: Secret
+    access_token_secret: Secret
+    base_url: str = API_ORIGIN
+    upload_base_url: str = UPLOAD_ORIGIN
+    timeout_seconds: float = Field(15.0, gt=0, le=300)
+    daily_budget: int = Field(17, ge=0, description="Posts per 24 h; X's free tier allows 17.")
+    attach_lead_image: bool = False
+
+    @field_validator("base_url", "upload_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// or http://")
+        return value.rstrip("/")
+
+
+@dataclass(frozen=True)
+class PostPayload:
+    text: str
+    image_url: str | None = None
+    image_alt: str = ""
+
+
+class HostRewrite(HTTPAdapter):
+    """Sends requests meant for ``origin`` to ``target``, with a default timeout."""
+
+    def __init__(self, origin: str, target: str, timeout: float) -> None:
+        super().__init__()
+        self.origin, self.target, self.timeout = origin, target, timeout
+
+    def send(self, request, timeout=None, **kwargs):
+        if self.target != self.origin and request.url.startswith(self.origin):
+            request.url = self.target + request.url[len(self.origin) :]
+        return super().send(request, timeout=self.timeout if timeout is None else timeout, **kwargs)
+
+
+# -- the one error boundary -------------------------------------------------
+def _detail(exc: tweepy.HTTPException) -> str:
+    messages = [m for m in exc.api_messages if m]
+    if messages:
+        return "; ".join(messages)
+    return f"{exc.response.status_code} {exc.response.reason}"
+
+
+def _is_duplicate(exc: tweepy.HTTPException) -> bool:
+    return any("duplicate" in m.lower() for m in exc.api_messages if isinstance(m, str))
+
+
+def _reset_wait(headers, now: float) -> float:
+    """Seconds until X lifts the limit: the latest reset among the exhausted windows."""
+    resets = []
+    if "x-rate-limit-reset" in headers:
+        resets.append(headers["x-rate-limit-reset"])
+    for window in ("x-user-limit-24hour", "x-app-limit-24hour"):
+        if headers.get(f"{window}-remaining") == "0" and f"{window}-reset" in headers:
+            resets.append(headers[f"{window}-reset"])
+    waits = []
+    for value in resets:
+        try:
+            waits.append(float(value) - now)
+        except ValueError:
+            continue
+    if not waits:
+        return DEFAULT_RATE_LIMIT_WAIT
+    return max(1.0, max(waits))  # a reset already past (clock skew) still waits a little
+
+
+def map_error(exc: Exception, *, now: Callable[[], float] = time.time) -> DeliveryError:
+    """Translate a tweepy/requests failure into the channel error tree."""
+    if isinstance(exc, tweepy.TweepyException) and not isinstance(exc, tweepy.HTTPException):
+        # tweepy.API wraps transport failures: "Failed to send request: ..."
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, requests.RequestException):
+            return map_error(cause, now=now)
+        return PermanentError(f"X client error: {exc}", channel=NAME)
+    if isinstance(exc, tweepy.HTTPException):
+        status = exc.response.status_code
+        detail = _detail(exc)
+        if isinstance(exc, tweepy.TooManyRequests):
+            wait = _reset_wait(exc.response.headers, now())
+            return RateLimited(
+                f"X rate limit reached: {detail}", retry_after=wait, channel=NAME, status=status
+            )
+        if isinstance(exc, tweepy.Forbidden) and _is_duplicate(exc):
+            return PermanentError(
+                "duplicate content: X refuses a post identical to one this account already made",
+                channel=NAME,
+                status=status,
+                code="duplicate",
+            )
+        if isinstance(exc, tweepy.Unauthorized | tweepy.Forbidden):
+            return AuthError(f"X refused our credentials: {detail}", channel=NAME, status=status)
+        if isinstance(exc, tweepy.TwitterServerError) or status == 408:
+            return TransientError(f"X server error: {detail}", channel=NAME, status=status)
+        return PermanentError(f"X rejected the post: {detail}", channel=NAME, status=status)
+    if isinstance(exc, requests.Timeout):
+        return TransientError("X did not answer in time", channel=NAME, code="timeout")
+    if isinstance(exc, requests.ConnectionError):
+        return TransientError("connection to X failed", channel=NAME, code="connection")
+    if isinstance(exc, requests.RequestException):
+        return TransientError(f"request to X failed: {type(exc).__name__}", channel=NAME)
+    raise TypeError(f"not an X client error: {type(exc).__name__}")
+
+
+def may_have_arrived(exc: Exception) -> bool:
+    """Whether X may have received the request although we got no answer."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return not isinstance(reason, NewConnectionError)
+    return isinstance(exc, requests.Timeout)
+
+
+# -- checks and budget --------------------------------------------------------
+def check_posts(texts: Sequence[str]) -> list[str]:
+    """Problems with the posts, one line each; empty when all of them may go."""
+    problems = []
+    seen: dict[str, int] = {}
+    for n, text in enumerate(texts, 1):
+        parsed = parse_tweet(text)
+        if not text.strip():
+            problems.append(f"post-{n} is empty")
+        elif parsed.weightedLength > MAX_WEIGHTED_LENGTH:
+            problems.append(
+                f"post-{n} is {parsed.weightedLength} weighted characters "
+                f"(limit {MAX_WEIGHTED_LENGTH}): {text[:40]!r}…"
+            )
+        elif not parsed.valid:
+            problems.append(f"post-{n} has characters X does not accept")
+        if text in seen:  # X would refuse the second one as duplicate content
+            problems.append(f"post-{n} repeats post-{seen[text]} word for word")
+        seen.setdefault(text, n)
+    return problems
+
+
+def posts_in_last_day(ledger: Ledger, channel: str) -> int:
+    """Posts this channel made (or may have made: in flight) in the last 24 hours."""
+    since = utc_now() - timedelta(hours=24)
+    with ledger.engine.connect() as conn:
+        return conn.scalar(
+            select(func.count()).where(
+                deliveries.c.channel == channel,
+                deliveries.c.state.in_([SENT, IN_FLIGHT]),
+                deliveries.c.updated_at >= since,
+            )
+        )
+
+
+def fetch_image(url: str, timeout: float, max_bytes: int = IMAGE_MAX_BYTES) -> tuple[bytes, str]:
+    """Download an image (bytes, file name); ValueError when it is not a usable image."""
+    with (
+        httpx.Client(timeout=timeout, follow_redirects=True) as http,
+        http.stream("GET", url) as response,
+    ):
+        response.raise_for_status()
+        content_type = response.headers.get("content-type", "").split(";")[0].strip()
+        if content_type not in IMAGE_TYPES:
+            raise ValueError(f"not an image X accepts ({content_type or 'no type'})")
+        data = bytearray()
+        for chunk in response.iter_bytes():
+            data += chunk
+            if len(data) > max_bytes:
+                raise ValueError(f"image larger than {max_bytes // (1024 * 1024)} MB")
+    return bytes(data), f"lead.{IMAGE_TYPES[content_type]}"
+
+
+# -- the adapter --------------------------------------------------------------
+class XChannel(BaseChannel):
+    name = NAME
+    Settings = XSettings
+    max_batch = 1
+
+    def __init__(self, settings: XSettings, context: ChannelContext) -> None:
+        super().__init__(settings, context)
+        self.settings: XSettings = settings
+        self._ledger: Ledger | None = context.extra.get("ledger")
+        self._ledger_channel: str = context.extra.get("channel", NAME)
+        self._posted_this_run = 0
+        self._maybe_posted: set[str] = set()  # targets whose last attempt went unanswered
+        self._media_ids: dict[str, str] = {}
+        self._client = tweepy.Client(
+            consumer_key=settings.consumer_key.get_secret_value(),
+            consumer_secret=settings.consumer_secret.get_secret_value(),
+            access_token=settings.access_token.get_secret_value(),
+            access_token_secret=settings.access_token_secret.get_secret_value(),
+            wait_on_rate_limit=False,  # the dispatcher owns waits
+        )
+        self._client.session.mount(
+            API_ORIGIN + "/", HostRewrite(API_ORIGIN, settings.base_url, settings.timeout_seconds)
+        )
+        self._api: tweepy.API | None = None
+        # requests-oauthlib logs the signed Authorization header (consumer key, token) at DEBUG.
+        for noisy in ("requests_oauthlib", "oauthlib"):
+            logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger(noisy).level))
+
+    def plan(self, edition: RenderedEdition) -> list[Delivery]:
+        problems = check_posts([post.text for post in edition.x_posts])
+        if problems:
+            raise ContentError(f"{len(problems)} post(s) cannot go out: " + "; ".join(problems))
+        hero = edition.articles[0].hero if edition.articles else None
+        image = (
+            hero
+            if self.settings.attach_lead_image and hero and hero.url.startswith("http")
+            else None
+        )
+        plan = []
+        for n, post in enumerate(edition.x_posts, 1):
+            payload = PostPayload(post.text)
+            if n == 1 and image is not None:
+                payload = PostPayload(post.text, image.url, image.alt[:ALT_TEXT_MAX])
+            after = f"post-{n - 1}" if edition.x_thread and n > 1 else None
+            plan.append(Delivery(f"post-{n}", payload, after=after))
+        return plan
+
+    def admit(self, todo: list[Delivery]) -> tuple[int, str]:
+        budget = self.settings.daily_budget
+        if self._ledger is not None:
+            used = posts_in_last_day(self._ledger, self._ledger_channel)
+        else:
+            used = self._posted_this_run
+        allowed = max(0, budget - used)
+        if allowed < len(todo):
+            log.info("x: %d posts in the last 24 h, budget %d", used, budget)
+        return min(allowed, len(todo)), f"daily budget of {budget} posts reached"
+
+    def send_one(self, delivery: Delivery) -> Receipt:
+        payload: PostPayload = delivery.payload
+        reply_to = delivery.parent_receipt
+        if delivery.after is not None and not (reply_to and reply_to.isdigit()):
+            raise PermanentError(
+                f"cannot reply to {delivery.after}: the ledger has no X post id for it "
+                f"({reply_to or 'none'})",
+                channel=NAME,
+            )
+        media_ids, note = self._lead_media(payload) if payload.image_url else (None, "")
+        try:
+            response = self._client.create_tweet(
+                text=payload.text, in_reply_to_tweet_id=reply_to, media_ids=media_ids
+            )
+        except (tweepy.TweepyException, requests.RequestException) as exc:
+            error = map_error(exc)
+            if error.code == "duplicate" and delivery.target in self._maybe_posted:
+                error = PermanentError(
+                    f"duplicate content: X already has {delivery.target}, most likely from the "
+                    "earlier attempt that went unanswered; check the account and settle it with "
+                    "`briefcast ledger resolve`",
+                    channel=NAME,
+                    status=error.status,
+                    code="duplicate",
+                )
+            if may_have_arrived(exc):
+                self._maybe_posted.add(delivery.target)
+            raise error from exc
+        post_id = str(response.data["id"])
+        self._posted_this_run += 1
+        log.info("x: %s posted as %s", delivery.target, post_id)
+        return Receipt(post_id, detail=f"https://x.com/i/status/{post_id}{note}")
+
+    def _lead_media(self, payload: PostPayload) -> tuple[list[str] | None, str]:
+        """Upload the lead image once; a permanent image problem posts without it."""
+        if payload.image_url in self._media_ids:
+            return [self._media_ids[payload.image_url]], ""
+        try:
+            data, filename = fetch_image(payload.image_url, self.settings.timeout_seconds)
+        except httpx.TransportError as exc:
+            raise TransientError("lead image download failed", channel=NAME) from exc
+        except (httpx.HTTPStatusError, ValueError) as exc:
+            log.warning("x: posting without the lead image: %s", exc)
+            return None, f" (without lead image: {exc})"
+        api = self._upload_api()
+        try:
+            media = api.simple_upload(filename, file=io.BytesIO(data), media_category="tweet_image")
+            if payload.image_alt:
+                api.create_media_metadata(media.media_id_string, payload.image_alt)
+        except (tweepy.TweepyException, requests.RequestException) as exc:
+            error = map_error(exc)
+            if error.retryable:
+                raise error from exc
+            log.warning("x: posting without the lead image: upload refused: %s", error)
+            return None, f" (without lead image: {error})"
+        self._media_ids[payload.image_url] = media.media_id_string
+        return [media.media_id_string], ""
+
+    def _upload_api(self) -> tweepy.API:
+        if self._api is None:
+            s = self.settings
+            auth = tweepy.OAuth1UserHandler(
+                s.consumer_key.get_secret_value(),
+                s.consumer_secret.get_secret_value(),
+                s.access_token.get_secret_value(),
+                s.access_token_secret.get_secret_value(),
+            )
+            self._api = tweepy.API(auth, timeout=s.timeout_seconds)
+            self._api.session.mount(
+                UPLOAD_ORIGIN + "/",
+                HostRewrite(UPLOAD_ORIGIN, s.upload_base_url, s.timeout_seconds),
+            )
+        return self._api
+
+    def close(self) -> None:
+        self._client.session.close()
+        if self._api is not None:
+            self._api.session.close()

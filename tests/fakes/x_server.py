@@ -1,0 +1,459 @@
+"""A fake X API on 127.0.0.1 for tests: POST /2/tweets and the v1.1 media upload.
+
+It follows the documented contract (shared/docs/providers.md §3): 201 with
+``{"data": {"id", "text"}}``; 400 for a post over 280 weighted characters, an
+unknown reply target or unknown media; 403 with X's duplicate-content body for
+a text the account already posted; 401 unless the request carries a valid
+OAuth 1.0a HMAC-SHA1 signature computed over the real X URL (tweepy signs
+before our URL-rewriting adapter sends). After a 429 it keeps answering 429
+until ``x-rate-limit-reset``, as X does, so a client that retries early shows.
+
+Faults are scripted per call number of POST /2/tweets::
+
+    fake.on_call(4, rate_limited(reset_in=2))
+    fake.on_call(2, server_error(503))
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import itertools
+import json
+import math
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from twitter_text import parse_tweet
+
+TWEETS_URL = "https://api.twitter.com/2/tweets"
+UPLOAD_URL = "https://upload.twitter.com/1.1/media/upload.json"
+METADATA_URL = "https://upload.twitter.com/1.1/media/metadata/create.json"
+IMAGE_LIMIT = 5 * 1024 * 1024
+
+DUPLICATE_BODY = {
+    "detail": "You are not allowed to create a Tweet with duplicate content.",
+    "type": "about:blank",
+    "title": "Forbidden",
+    "status": 403,
+}
+RATE_LIMIT_BODY = {"errors": [{"code": 88, "message": "Rate limit exceeded"}]}
+UNAUTHORIZED_BODY = {
+    "title": "Unauthorized",
+    "type": "about:blank",
+    "status": 401,
+    "detail": "Unauthorized",
+}
+
+
+def v1_error(code: int, message: str) -> dict:
+    return {"errors": [{"code": code, "message": message}]}
+
+
+def invalid_request(message: str, parameter: str, value: object) -> dict:
+    return {
+        "errors": [{"parameters": {parameter: [value]}, "message": message}],
+        "title": "Invalid Request",
+        "detail": "One or more parameters to your request was invalid.",
+        "type": "https://api.twitter.com/2/problems/invalid-request",
+    }
+
+
+# -- scripted faults ---------------------------------------------------------
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # "status", "rate_limit", "delay", "drop", "hold"
+    status: int = 0
+    body: dict | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    reset_in: float | None = None
+    seconds: float = 0.0
+    create_post: bool = False  # drop/hold: did X create the post before the line went dead?
+
+
+def respond(status: int, body: dict, headers: dict[str, str] | None = None) -> Fault:
+    return Fault("status", status=status, body=body, headers=headers or {})
+
+
+def rate_limited(reset_in: float | None = 2) -> Fault:
+    """429; ``reset_in=None`` leaves out the x-rate-limit-reset header."""
+    return Fault("rate_limit", status=429, reset_in=reset_in)
+
+
+def server_error(status: int = 503) -> Fault:
+    return Fault("status", status=status, body={"title": "Service Unavailable", "status": status})
+
+
+def delay(seconds: float) -> Fault:
+    """Answer late; X still creates the post (the client may have given up by then)."""
+    return Fault("delay", seconds=seconds)
+
+
+def drop(create_post: bool = False) -> Fault:
+    """Read the request, then close the connection without an answer."""
+    return Fault("drop", create_post=create_post)
+
+
+def hold() -> Fault:
+    """Block the request until ``release()``; then drop it without creating the post."""
+    return Fault("hold")
+
+
+# -- records -----------------------------------------------------------------
+@dataclass
+class Post:
+    id: str
+    text: str
+    account: str
+    reply_to: str | None
+    media_ids: list[str]
+    at: float
+
+
+@dataclass
+class Media:
+    id: str
+    data: bytes
+    filename: str
+    alt_text: str = ""
+
+
+@dataclass
+class Account:
+    consumer_key: str
+    consumer_secret: str
+    access_token: str
+    access_token_secret: str
+
+
+def pct(value: str) -> str:
+    return quote(value, safe="")
+
+
+def oauth_signature(method: str, url: str, params: list[tuple[str, str]], key: str) -> str:
+    normalized = "&".join(f"{k}={v}" for k, v in sorted((pct(k), pct(v)) for k, v in params))
+    base = "&".join([method.upper(), pct(url), pct(normalized)])
+    digest = hmac.new(key.encode(), base.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+AUTH_PARAM = re.compile(r'([\w.-]+)="([^"]*)"')
+REQUIRED_OAUTH = {
+    "oauth_consumer_key",
+    "oauth_nonce",
+    "oauth_signature",
+    "oauth_signature_method",
+    "oauth_timestamp",
+    "oauth_token",
+    "oauth_version",
+}
+
+
+@dataclass
+class FakeX:
+    account: Account
+    host: str = "127.0.0.1"
+    posts: list[Post] = field(default_factory=list)
+    media: dict[str, Media] = field(default_factory=dict)
+    calls: int = 0  # POST /2/tweets requests, answered or not
+    rejected: list[tuple[int, int]] = field(default_factory=list)  # (call, status)
+
+    def __post_init__(self) -> None:
+        self._faults: dict[int, Fault] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1790000000000000001)
+        self._nonces: set[str] = set()
+        self._limited_until = 0.0
+        self._release = threading.Event()
+        self.holding = threading.Event()  # set when a hold() fault has a request waiting
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- control ---------------------------------------------------------
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "server not started"
+        return f"http://{self.host}:{self._server.server_address[1]}"
+
+    def on_call(self, number: int, fault: Fault) -> None:
+        self._faults[number] = fault
+
+    def release(self) -> None:
+        self._release.set()
+
+    def seed_post(self, text: str, reply_to: str | None = None) -> Post:
+        """A post the account made earlier (outside the code under test)."""
+        with self._lock:
+            return self._create(text, self.account.access_token, reply_to, [])
+
+    def thread_of(self, post_id: str) -> list[Post]:
+        """The chain of replies ending at ``post_id``, root first."""
+        by_id = {p.id: p for p in self.posts}
+        chain = [by_id[post_id]]
+        while chain[-1].reply_to:
+            chain.append(by_id[chain[-1].reply_to])
+        return chain[::-1]
+
+    def start(self) -> FakeX:
+        fake = self
+
+        class Handler(_Handler):
+            server_state = fake
+
+        self._server = ThreadingHTTPServer((self.host, 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._release.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeX:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- behaviour ---------------------------------------------------------
+    def _create(self, text: str, account: str, reply_to: str | None, media: list[str]) -> Post:
+        post = Post(str(next(self._ids)), text, account, reply_to, media, time.time())
+        self.posts.append(post)
+        return post
+
+    def check_auth(self, method: str, url: str, header: str, query: str) -> str | None:
+        """The account's token if the OAuth 1.0a header is well-formed and signed right."""
+        if not header.startswith("OAuth "):
+            return None
+        params = {k: unquote(v) for k, v in AUTH_PARAM.findall(header[6:])}
+        if not params.keys() >= REQUIRED_OAUTH:
+            return None
+        if params["oauth_signature_method"] != "HMAC-SHA1" or params["oauth_version"] != "1.0":
+            return None
+        acct = self.account
+        if (params["oauth_consumer_key"], params["oauth_token"]) != (
+            acct.consumer_key,
+            acct.access_token,
+        ):
+            return None
+        signature = params.pop("oauth_signature")
+        signed = [(k, v) for k, v in params.items() if k != "realm"] + parse_qsl(query)
+        key = f"{pct(acct.consumer_secret)}&{pct(acct.access_token_secret)}"
+        if not hmac.compare_digest(signature, oauth_signature(method, url, signed, key)):
+            return None
+        with self._lock:
+            if params["oauth_nonce"] in self._nonces:  # a replayed request
+                return None
+            self._nonces.add(params["oauth_nonce"])
+        return params["oauth_token"]
+
+    def create_tweet(self, account: str, body: dict) -> tuple[int, dict, dict]:
+        """(status, body, headers) for an authorised POST /2/tweets."""
+        text = body.get("text", "")
+        parsed = parse_tweet(text)
+        if not parsed.valid:
+            message = f"Text is {parsed.weightedLength} weighted characters; the limit is 280."
+            return 400, invalid_request(message, "text", text), {}
+        reply_to = (body.get("reply") or {}).get("in_reply_to_tweet_id")
+        media_ids = (body.get("media") or {}).get("media_ids") or []
+        with self._lock:
+            if reply_to is not None and reply_to not in {p.id for p in self.posts}:
+                message = "The post you are replying to does not exist or is not visible to you."
+                return 400, invalid_request(message, "reply.in_reply_to_tweet_id", reply_to), {}
+            unknown = [m for m in media_ids if m not in self.media]
+            if unknown:
+                return 400, invalid_request("Unknown media id.", "media.media_ids", unknown[0]), {}
+            if any(p.text == text and p.account == account for p in self.posts):
+                return 403, DUPLICATE_BODY, {}
+            post = self._create(text, account, reply_to, list(media_ids))
+        return 201, {"data": {"id": post.id, "text": post.text}}, {}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_state: FakeX
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args) -> None:  # keep test output quiet
+        return
+
+    # -- plumbing ----------------------------------------------------------
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
+        data = json.dumps(body).encode()
+        problem = status >= 400 and "type" in body
+        content_type = "application/problem+json" if problem else "application/json"
+        with contextlib.suppress(OSError):  # a client that timed out has gone away
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _account(self, canonical_url: str) -> str | None:
+        return self.server_state.check_auth(
+            self.command,
+            canonical_url,
+            self.headers.get("Authorization", ""),
+            urlsplit(self.path).query,
+        )
+
+    # -- routes --------------------------------------------------------------
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        body = self._body()
+        if path == "/2/tweets":
+            self._tweets(body)
+        elif path == "/1.1/media/upload.json":
+            self._upload(body)
+        elif path == "/1.1/media/metadata/create.json":
+            self._metadata(body)
+        else:
+            self._send(404, {"title": "Not Found", "status": 404, "type": "about:blank"})
+
+    def _tweets(self, raw: bytes) -> None:
+        state = self.server_state
+        with state._lock:
+            state.calls += 1
+            call = state.calls
+            fault = state._faults.pop(call, None)
+        account = self._account(TWEETS_URL)
+        if account is None:
+            state.rejected.append((call, 401))
+            return self._send(401, UNAUTHORIZED_BODY)
+        now = time.time()
+        if (fault and fault.kind == "rate_limit") or now < state._limited_until:
+            headers = {"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0"}
+            if fault and fault.kind == "rate_limit":
+                if fault.reset_in is not None:
+                    state._limited_until = math.ceil(now + fault.reset_in)
+                    headers["x-rate-limit-reset"] = str(int(state._limited_until))
+            else:
+                headers["x-rate-limit-reset"] = str(int(state._limited_until))
+            state.rejected.append((call, 429))
+            return self._send(429, RATE_LIMIT_BODY, headers)
+        if fault and fault.kind == "status":
+            state.rejected.append((call, fault.status))
+            return self._send(fault.status, fault.body or {}, fault.headers)
+        if fault and fault.kind == "hold":
+            state.holding.set()
+            state._release.wait(30)
+            state.rejected.append((call, 0))
+            return self._drop()
+        try:
+            request = json.loads(raw or b"{}")
+        except ValueError:
+            return self._send(400, invalid_request("Body is not JSON.", "body", ""))
+        if fault and fault.kind == "drop":
+            if fault.create_post:
+                state.create_tweet(account, request)
+            state.rejected.append((call, 0))
+            return self._drop()
+        status, body, headers = state.create_tweet(account, request)
+        if status >= 400:
+            state.rejected.append((call, status))
+        if fault and fault.kind == "delay":
+            state._release.wait(fault.seconds)
+        self._send(status, body, headers)
+
+    def _upload(self, raw: bytes) -> None:
+        state = self.server_state
+        if self._account(UPLOAD_URL) is None:
+            return self._send(401, v1_error(32, "Could not authenticate you."))
+        header = f"Content-Type: {self.headers.get('Content-Type', '')}\r\n\r\n".encode()
+        message = BytesParser(policy=HTTP).parsebytes(header + raw)
+        parts = {
+            part.get_param("name", header="content-disposition"): part
+            for part in (message.iter_parts() if message.is_multipart() else [])
+        }
+        media = parts.get("media")
+        if media is None:
+            return self._send(400, v1_error(38, "media parameter is missing."))
+        data = media.get_payload(decode=True) or b""
+        if len(data) > IMAGE_LIMIT:
+            return self._send(400, v1_error(324, "File size exceeds 5 MB."))
+        with state._lock:
+            media_id = str(next(state._ids))
+            state.media[media_id] = Media(media_id, data, media.get_filename() or "")
+        self._send(
+            200,
+            {
+                "media_id": int(media_id),
+                "media_id_string": media_id,
+                "size": len(data),
+                "expires_after_secs": 86400,
+                "image": {"image_type": media.get_content_type()},
+            },
+        )
+
+    def _metadata(self, raw: bytes) -> None:
+        state = self.server_state
+        if self._account(METADATA_URL) is None:
+            return self._send(401, v1_error(32, "Could not authenticate you."))
+        request = json.loads(raw or b"{}")
+        media = state.media.get(str(request.get("media_id")))
+        if media is None:
+            return self._send(400, v1_error(324, "Invalid media id."))
+        media.alt_text = (request.get("alt_text") or {}).get("text", "")
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+class ImageHost:
+    """A tiny static server for lead images: ``host.add("/lead.jpg", data, "image/jpeg")``."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[bytes, str]] = {}
+        self.requests = 0
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format, *args) -> None:
+                return
+
+            def do_GET(self) -> None:
+                host.requests += 1
+                data, content_type = host.files.get(self.path, (b"not found", "text/plain"))
+                self.send_response(200 if self.path in host.files else 404)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+
+    def add(self, path: str, data: bytes, content_type: str) -> str:
+        self.files[path] = (data, content_type)
+        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+
+    def __enter__(self) -> ImageHost:
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
