@@ -60,16 +60,19 @@ def _xml_feed_entries(fetched: Fetched) -> Iterable[Article | SkipEntry]:
     if fetched.content_type:
         headers["content-type"] = fetched.content_type
     parsed = feedparser.parse(io.BytesIO(fetched.body), response_headers=headers)
-    if not parsed.entries:
-        problem = parsed.get("bozo_exception")
-        if parsed.bozo and isinstance(problem, xml.sax.SAXException):
-            raise SourceFailure(f"malformed XML: {problem}")
-        if not parsed.version:
-            raise SourceFailure("not an RSS, Atom or JSON feed")
-        return []
-    feed_link = absolute_url(parsed.feed.get("link", ""), fetched.base_url)
-    base = fetched.base_url or feed_link
-    return [_xml_entry(entry, base) for entry in parsed.entries]
+    if not parsed.entries and not parsed.version and not parsed.bozo:
+        raise SourceFailure("not an RSS, Atom or JSON feed")
+    base = fetched.base_url or absolute_url(parsed.feed.get("link", ""))
+    entries = [_xml_entry(entry, base) for entry in parsed.entries]
+    problem = parsed.get("bozo_exception")
+    if isinstance(problem, xml.sax.SAXException) and not any(
+        isinstance(e, Article) for e in entries
+    ):
+        # Not well-formed, and the lenient parser salvaged nothing usable.
+        raise SourceFailure(f"malformed XML: {problem}")
+    if not parsed.entries and not parsed.version:
+        raise SourceFailure("not an RSS, Atom or JSON feed")
+    return entries
 
 
 def _struct_to_datetime(value: Any) -> datetime | None:
@@ -85,8 +88,9 @@ def _xml_entry(entry: Any, base: str) -> Article | SkipEntry:
         return SkipEntry("entry has no title", name)
     if not link:
         return SkipEntry("entry has no link", name)
-    published = _struct_to_datetime(entry.get("published_parsed"))
-    updated = _struct_to_datetime(entry.get("updated_parsed"))
+    # dict.get skips feedparser's deprecated updated->published key fallback.
+    published = _struct_to_datetime(dict.get(entry, "published_parsed"))
+    updated = _struct_to_datetime(dict.get(entry, "updated_parsed"))
     if not (published or updated):
         return SkipEntry("entry has no publication date", name)
 
