@@ -1,0 +1,93 @@
+"""Helpers for the web app tests: a config file, an SMTP sink that says when mail arrives."""
+
+from __future__ import annotations
+
+import re
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from fakes.smtp_sink import SmtpSink
+
+from briefcast.config import Settings, load_settings
+
+SECRET_ENV = "BRIEFCAST_TEST_LINK_SECRET"
+SECRET = "test-link-secret-0123456789abcdef"
+
+CONFIG = """
+data_dir = "data"
+
+[publication]
+name = "The Test Gazette"
+site_url = "https://gazette.example"
+postal_address = "1 Main St, Springfield"
+sender_email = "brief@gazette.example"
+sender_name = "The Test Gazette"
+web_base_url = "{base_url}"
+
+[web]
+secret = {{ env = "{secret_env}" }}
+{web_extra}
+
+[web.smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+"""
+
+
+def make_settings(
+    tmp_path: Path,
+    monkeypatch,
+    *,
+    smtp_port: int = 1,
+    base_url: str = "http://testserver",
+    web_extra: str = "",
+) -> Settings:
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
+    path = tmp_path / "briefcast.toml"
+    path.write_text(
+        CONFIG.format(
+            base_url=base_url, secret_env=SECRET_ENV, smtp_port=smtp_port, web_extra=web_extra
+        )
+    )
+    return load_settings(path)
+
+
+class ArrivalLog(list):
+    """The sink's list of received mail, with a way to wait for the next arrival."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = threading.Condition()
+
+    def append(self, item) -> None:
+        with self.changed:
+            super().append(item)
+            self.changed.notify_all()
+
+    def wait_for(self, address: str, count: int = 1, timeout: float = 10.0) -> list:
+        def arrived():
+            return [r for r in self if address.lower() in (a.lower() for a in r.rcpt_tos)]
+
+        with self.changed:
+            self.changed.wait_for(lambda: len(arrived()) >= count, timeout=timeout)
+            found = arrived()
+        assert len(found) >= count, f"no mail for {address} within {timeout} s"
+        return found
+
+
+@contextmanager
+def smtp_sink():
+    with SmtpSink() as sink:
+        sink.received = ArrivalLog()
+        yield sink
+
+
+def confirmation_link(message) -> str:
+    """The confirmation link in a received message's text part."""
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    match = re.search(r"https?://\S+/confirm/\S+", text)
+    assert match, f"no confirmation link in: {text!r}"
+    return match.group(0)
