@@ -319,16 +319,19 @@ class XChannel(BaseChannel):
         return Receipt(post_id, detail=f"https://x.com/i/status/{post_id}{note}")
 
     def _lead_media(self, payload: PostPayload) -> tuple[list[str] | None, str]:
-        """Upload the lead image once; a permanent image problem posts without it."""
+        """Upload the lead image once (media ids, receipt note).
+
+        Trouble fetching our own image never holds the thread back: the post goes
+        without it. Trouble at X's upload is X's error: transient ones are raised.
+        """
         if payload.image_url in self._media_ids:
             return [self._media_ids[payload.image_url]], ""
         try:
             data, filename = fetch_image(payload.image_url, self.settings.timeout_seconds)
-        except httpx.TransportError as exc:
-            raise TransientError("lead image download failed", channel=NAME) from exc
-        except (httpx.HTTPStatusError, ValueError) as exc:
-            log.warning("x: posting without the lead image: %s", exc)
-            return None, f" (without lead image: {exc})"
+        except (httpx.HTTPError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] or type(exc).__name__
+            log.warning("x: posting without the lead image: %s", reason)
+            return None, f" (without lead image: {reason})"
         api = self._upload_api()
         try:
             media = api.simple_upload(filename, file=io.BytesIO(data), media_category="tweet_image")

@@ -427,13 +427,26 @@ def test_lead_image_stays_off_unless_configured(fake, ledger):
     assert report.delivered == 2 and fake.media == {}
 
 
-def test_a_missing_lead_image_does_not_block_the_thread(fake, ledger):
+def test_a_missing_lead_image_does_not_block_the_thread(fake, ledger, caplog):
     with ImageHost() as images:
-        hero = Image(url=images.add("/gone.png", b"", "image/png").replace("gone", "missing"))
+        hero = Image(url=images.url("/missing.png"))
         edition = make_edition(2, hero=hero)
         report = dispatch(x_channel(fake, ledger, attach_lead_image=True), edition, ledger)
 
-    assert report.delivered == 2 and fake.posts[0].media_ids == []
+    assert report.delivered == 2 and fake.posts[0].media_ids == [] and fake.media == {}
+    assert "posting without the lead image: Client error '404 Not Found'" in caplog.text
+
+
+@pytest.mark.parametrize("fault", [server_error(503), drop()], ids=["503", "dropped"])
+def test_a_failed_upload_is_retried_and_the_image_still_goes(fake, ledger, fault):
+    fake.on_upload(fault)
+    with ImageHost() as images:
+        hero = Image(url=images.add("/lead.png", PNG, "image/png"))
+        edition = make_edition(2, hero=hero)
+        report = dispatch(x_channel(fake, ledger, attach_lead_image=True), edition, ledger)
+
+    assert report.delivered == 2 and len(fake.posts) == 2
+    assert fake.posts[0].media_ids == list(fake.media)
 
 
 # -- the error table ---------------------------------------------------------------

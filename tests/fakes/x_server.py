@@ -176,6 +176,7 @@ class FakeX:
         self._release = threading.Event()
         self.holding = threading.Event()  # set when a hold() fault has a request waiting
         self._server: ThreadingHTTPServer | None = None
+        self._upload_fault: Fault | None = None
 
     # -- control ---------------------------------------------------------
     @property
@@ -185,6 +186,10 @@ class FakeX:
 
     def on_call(self, number: int, fault: Fault) -> None:
         self._faults[number] = fault
+
+    def on_upload(self, fault: Fault) -> None:
+        """A status or drop fault for the next media upload."""
+        self._upload_fault = fault
 
     def release(self) -> None:
         self._release.set()
@@ -378,6 +383,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _upload(self, raw: bytes) -> None:
         state = self.server_state
+        fault, state._upload_fault = state._upload_fault, None
+        if fault and fault.kind == "drop":
+            return self._drop()
+        if fault and fault.kind == "status":
+            return self._send(fault.status, fault.body or {}, fault.headers)
         if self._account(UPLOAD_URL) is None:
             return self._send(401, v1_error(32, "Could not authenticate you."))
         header = f"Content-Type: {self.headers.get('Content-Type', '')}\r\n\r\n".encode()
@@ -448,6 +458,9 @@ class ImageHost:
 
     def add(self, path: str, data: bytes, content_type: str) -> str:
         self.files[path] = (data, content_type)
+        return self.url(path)
+
+    def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
     def __enter__(self) -> ImageHost:
