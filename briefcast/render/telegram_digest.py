@@ -50,8 +50,10 @@ def _story(templates: Templates, context: dict[str, Any], article: Article, lead
 def render_messages(
     templates: Templates, context: dict[str, Any], limit: int = MESSAGE_LIMIT
 ) -> list[TelegramMessage]:
-    blocks = [_tidy(templates.render("telegram_header.html.j2", context))]
-    blocks.append(_story(templates, context, context["lead"], lead=True))
+    header = _tidy(templates.render("telegram_header.html.j2", context))
+    lead = _story(templates, context, context["lead"], lead=True)
+    # The header travels with the lead, so a long lead never leaves it alone in a message.
+    blocks = ["\n\n".join(part for part in (header, lead) if part)]
     blocks.extend(_story(templates, context, a, lead=False) for a in context["others"])
     blocks.append(_tidy(templates.render("telegram_footer.html.j2", context)))
     return [TelegramMessage(text=text) for text in pack([b for b in blocks if b], limit)]
