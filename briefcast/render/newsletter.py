@@ -46,6 +46,7 @@ def _story_html(article: Article, lead: bool) -> dict[str, Any]:
         "body": Markup(lead_body_html(article) if lead else article.summary_html),
         "view": Markup(article.view.html) if article.view else None,
         "image_alt": (article.hero.alt or article.title) if article.hero else "",
+        "also_in": _other_headings(article) if lead else [],
     }
 
 
@@ -54,7 +55,13 @@ def _story_text(article: Article, lead: bool) -> dict[str, Any]:
         "article": article,
         "body": html_to_text(lead_body_html(article) if lead else ""),
         "view": html_to_text(article.view.html) if article.view else "",
+        "also_in": _other_headings(article) if lead else [],
     }
+
+
+def _other_headings(article: Article) -> list[str]:
+    """Headings of the sections the email leaves out (it shows the first one at most)."""
+    return [section.heading for section in article.sections[1:] if section.heading]
 
 
 def render_email(templates: Templates, context: dict[str, Any]) -> EmailVariant:

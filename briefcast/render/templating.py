@@ -34,14 +34,9 @@ class Templates:
     """The two environments for one render, sharing one loader."""
 
     def __init__(self, folder: Path) -> None:
-        folders = (
-            [folder]
-            if folder.resolve() == BUILTIN_TEMPLATES.resolve()
-            else [
-                folder,
-                BUILTIN_TEMPLATES,
-            ]
-        )
+        folders = [folder]
+        if folder.resolve() != BUILTIN_TEMPLATES.resolve():
+            folders.append(BUILTIN_TEMPLATES)
         loader = FileSystemLoader([str(f) for f in folders])
         common = dict(
             loader=loader, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
