@@ -177,6 +177,43 @@ def preview(
     console.print(f"Preview of {edition.edition_id} ({len(edition.articles)} articles): {folder}")
 
 
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    pause_on_shutdown: Annotated[
+        bool,
+        typer.Option(
+            "--pause-on-shutdown/--no-pause-on-shutdown",
+            help="Pause the deployment's schedule when this process stops (off: a supervisor "
+            "restarting the process keeps the schedule running).",
+        ),
+    ] = False,
+) -> None:
+    """Serve the daily-brief deployment: its daily schedule and runs started from the Prefect UI."""
+    settings = _settings(config)
+    from flows.serve import ServeError, api_url, deployment_name
+    from flows.serve import serve as serve_deployment
+
+    try:
+        url = api_url()
+    except ServeError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    schedule = settings.schedule
+    console.print(
+        f"Serving [bold]{deployment_name(settings)}[/bold] against {url}: "
+        f"cron {schedule.cron!r} in {settings.publication.timezone}, "
+        f"approval {'required' if schedule.require_approval else 'not required'}. "
+        "Ctrl+C stops.",
+        highlight=False,
+    )
+    try:
+        serve_deployment(settings, pause_on_shutdown=pause_on_shutdown)
+    except ConfigFileError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
 @ledger_app.command("status")
 def ledger_status(
     config: ConfigOption = None,

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class BriefParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="Daily brief")
+
     edition_date: date | None = Field(
         None,
         title="Edition date",
-        description="The day to publish, in the publication's time zone. Empty means today.",
+        description="The day to publish, in the publication's time zone. None means today; "
+        "choose “date” to pick another day.",
     )
     channels: list[str] = Field(
         default_factory=list,
         title="Channels",
-        description="Channels to deliver to, by their config name (e.g. outbox, sendgrid, x, "
-        "telegram). Empty means every enabled channel.",
+        description="Deliver only on these channels (the config's [channels] tables). "
+        "None selected means every enabled channel.",
     )
     dry_run: bool = Field(
         False,
@@ -28,17 +31,19 @@ class BriefParameters(BaseModel):
     test_to: list[str] = Field(
         default_factory=list,
         title="Test recipients",
-        description="Send the edition only to these email addresses, marked [TEST] in the "
-        "subject. Subscribers' deliveries are left untouched.",
+        description="Email addresses that get a copy marked [TEST]. Without approval the run "
+        "stops there and subscribers get nothing; with approval the test copy goes out before "
+        "the pause (none given: the config's [schedule] test_to).",
     )
     require_approval: bool = Field(
         False,
         title="Require approval",
-        description="Pause after the preview and test send; deliver only after an operator "
-        "approves the run in the Prefect UI.",
+        description="Pause after the preview and the test copy; deliver to subscribers and "
+        "followers only once an operator approves the run in the Prefect UI (Resume).",
     )
     config_path: str = Field(
         "",
         title="Config file",
-        description="Path to the briefcast TOML config on the worker. Empty means the default.",
+        description="Path to the briefcast TOML config on the machine that runs the flow. "
+        "Empty means the default.",
     )

@@ -1,4 +1,4 @@
-"""The ``daily-brief`` Prefect flow: gather → render → dispatch → report.
+"""The ``daily-brief`` Prefect flow: gather → render → preview → (approve) → dispatch → report.
 
 One task per stage and one dispatch task per channel (never one per
 recipient): per-recipient state lives in the delivery ledger, which is what
@@ -8,11 +8,14 @@ dispatcher handles provider waits and transient failures itself.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.states import Cancelled, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from briefcast import pipeline
@@ -20,7 +23,10 @@ from briefcast.config import Settings, load_settings
 from briefcast.dispatch import ChannelReport
 from briefcast.models import Gathered, RenderedEdition
 from briefcast.params import BriefParameters
+from briefcast.preview import write_preview
 from channels.base import Recipient
+from flows import artifacts
+from flows.approval import Decision, wait_for_approval
 
 
 @task(name="gather", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
@@ -64,52 +70,178 @@ def dispatch_task(
     return report
 
 
-@flow(
-    name="daily-brief",
-    description="Gather the day's articles, render email, X and Telegram variants, deliver them.",
-    task_runner=ThreadPoolTaskRunner(max_workers=4),
-    log_prints=True,
-)
-def daily_brief(params: BriefParameters | None = None) -> dict:
-    params = params or BriefParameters()
-    settings = load_settings(params.config_path or None)
-    edition_date = params.edition_date or pipeline.today_in(settings)
-    run_id = str(flow_run.get_id() or datetime.now(UTC).timestamp())
-
-    gathered = gather_task(settings, edition_date)
-    edition = render_task(settings, gathered, edition_date.isoformat())
-    result = {
-        "edition_id": edition.edition_id,
-        "edition_date": edition_date.isoformat(),
-        "articles": len(edition.articles),
-        "problems": [p.model_dump() for p in gathered.problems],
-        "channels": [],
-        "dry_run": params.dry_run,
-    }
-    if params.dry_run:
-        return result
-
-    channels = params.channels or settings.enabled_channels
+def chosen_channels(settings: Settings, requested: list[str]) -> list[str]:
+    """The requested channels (default: every enabled one); ValueError naming unknown ones."""
+    channels = list(dict.fromkeys(requested)) or settings.enabled_channels
     unknown = sorted(set(channels) - set(settings.channels))
     if unknown:
         raise ValueError(f"unknown channels {unknown}; configured: {sorted(settings.channels)}")
+    return channels
 
-    test_send = bool(params.test_to)
-    if test_send:
-        edition = pipeline.for_test_send(edition, datetime.now(UTC))
-    else:
-        pipeline.ledger_for(settings).record_edition(
-            edition.edition_id, edition_date, [a.key for a in edition.articles]
-        )
-        pipeline.write_archive(settings, edition)
-    recipients = pipeline.recipients(settings, edition, params.test_to)
 
+def send_to(
+    settings: Settings,
+    edition: RenderedEdition,
+    channels: list[str],
+    recipients: list[Recipient],
+    run_id: str,
+    *,
+    test_send: bool,
+) -> list[ChannelReport]:
+    """One dispatch task per channel, run side by side; the report lands as an artifact."""
     futures = [
         dispatch_task.submit(settings, edition, name, recipients, run_id, test_send)
         for name in channels
     ]
     reports = [future.result() for future in futures]
-    result["edition_id"] = edition.edition_id
+    artifacts.publish_report(reports, test_send=test_send, edition_id=edition.edition_id)
+    return reports
+
+
+def send_proofs(
+    settings: Settings,
+    edition: RenderedEdition,
+    channels: list[str],
+    addresses: list[str],
+    run_id: str,
+) -> tuple[str, list[ChannelReport]]:
+    """The [TEST] copy, email only, under its own ledger id; links point at the real edition."""
+    recipients = pipeline.recipients(settings, edition, addresses)
+    proof = pipeline.for_test_send(edition, datetime.now(UTC))
+    reports = send_to(settings, proof, channels, recipients, run_id, test_send=True)
+    return proof.edition_id, reports
+
+
+def preview_folder(settings: Settings, edition_id: str) -> Path:
+    return settings.data_dir / "preview" / edition_id
+
+
+def show_email_html(settings: Settings, edition: RenderedEdition, *, archive: bool) -> str:
+    """Write the preview files (and the archive page if the edition may go out); return a link."""
+    folder = write_preview(edition, preview_folder(settings, edition.edition_id))
+    html_file = folder / "email.html"
+    if archive:
+        pipeline.write_archive(settings, edition)
+        base = settings.publication.web_base_url.rstrip("/")
+        url = f"{base}/archive/{edition.edition_id}"
+    else:
+        url = html_file.resolve().as_uri()
+    artifacts.publish_email_html(edition, url, html_file)
+    return url
+
+
+def withdraw_archive(settings: Settings, edition: RenderedEdition) -> None:
+    """Take a refused edition's page out of the public archive, unless it already went out."""
+    sent = pipeline.ledger_for(settings).summary(edition.edition_id)
+    if any(counts.get("sent") or counts.get("in_flight") for counts in sent.values()):
+        return
+    path = settings.data_dir / "archive" / f"{edition.edition_id}.html"
+    path.unlink(missing_ok=True)
+
+
+def approval_request(
+    edition: RenderedEdition,
+    channels: list[str],
+    html_link: str,
+    proofs_to: list[str],
+    subscribers: int,
+) -> str:
+    """The Markdown above the approve/reject form."""
+    esc = artifacts.escape_markdown
+    proofs = (
+        f"A [TEST] copy went to {esc(', '.join(proofs_to))}."
+        if proofs_to
+        else "No test copy was sent (no test recipients configured)."
+    )
+    return (
+        f"**Edition {esc(edition.edition_id)}** of {esc(edition.publication)}: "
+        f"{len(edition.articles)} articles, subject “{esc(edition.email.subject)}”.\n\n"
+        f"{proofs} The full preview is in this run's Artifacts; the email as it will look: "
+        f"[{esc(html_link)}]({html_link}).\n\n"
+        f"Approve to deliver on {esc(', '.join(channels))} to {subscribers} subscribers and "
+        f"followers now. Reject and nothing is sent."
+    )
+
+
+def refused(decision: Decision, edition_id: str) -> State:
+    """The final state of a run that sent nothing to subscribers: shown as such in the UI."""
+    message = f"Edition {edition_id} was not delivered: {decision.reason}."
+    if decision.timed_out:
+        return Failed(name="Not approved", message=message)
+    return Cancelled(name="Rejected", message=message)
+
+
+DEFAULT_BRIEF = BriefParameters()
+
+
+@flow(
+    name="daily-brief",
+    description="Gather the day's articles, render email, X and Telegram variants, preview "
+    "them, wait for approval if asked, and deliver them.",
+    task_runner=ThreadPoolTaskRunner(max_workers=4),
+    log_prints=True,
+)
+def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
+    """Publish one edition of the daily brief.
+
+    Args:
+        brief: What to publish and how: the day, the channels, a dry run or a test send, and
+            whether an operator approves the edition before it goes out.
+    """
+    settings = load_settings(brief.config_path or None)
+    logger = get_run_logger()
+    edition_date = brief.edition_date or pipeline.today_in(settings)
+    run_id = str(flow_run.get_id() or uuid.uuid4().hex)
+    channels = chosen_channels(settings, brief.channels)
+
+    gathered = gather_task(settings, edition_date)
+    edition = render_task(settings, gathered, edition_date.isoformat())
+    test_only = bool(brief.test_to) and not brief.require_approval
+    goes_out = not brief.dry_run and not test_only
+    html_link = show_email_html(settings, edition, archive=goes_out)
+    artifacts.publish_preview(edition, gathered, html_link)
+    result: dict = {
+        "edition_id": edition.edition_id,
+        "edition_date": edition_date.isoformat(),
+        "articles": len(edition.articles),
+        "problems": [p.model_dump() for p in gathered.problems],
+        "channels": [],
+        "dry_run": brief.dry_run,
+        "preview": str(preview_folder(settings, edition.edition_id)),
+    }
+    if brief.dry_run:
+        logger.info("dry run: edition %s rendered, nothing sent", edition.edition_id)
+        return result
+
+    if test_only:
+        result["edition_id"], reports = send_proofs(
+            settings, edition, channels, brief.test_to, run_id
+        )
+        result["channels"] = [report.as_row() for report in reports]
+        result["ok"] = all(report.ok for report in reports)
+        return result
+
+    if brief.require_approval:
+        proofs_to = brief.test_to or settings.schedule.test_to
+        if proofs_to:
+            send_proofs(settings, edition, channels, proofs_to, run_id)
+        waiting = len(pipeline.recipients(settings, edition, []))
+        decision = wait_for_approval(
+            approval_request(edition, channels, html_link, proofs_to, waiting),
+            settings.schedule.approval_timeout_seconds,
+            settings.schedule.approval_poll_seconds,
+        )
+        logger.info("edition %s %s", edition.edition_id, decision.reason)
+        result["decision"] = decision.reason
+        if not decision.approved:
+            withdraw_archive(settings, edition)
+            return refused(decision, edition.edition_id)
+
+    pipeline.ledger_for(settings).record_edition(
+        edition.edition_id, edition_date, [a.key for a in edition.articles]
+    )
+    recipients = pipeline.recipients(settings, edition, [])
+    reports = send_to(settings, edition, channels, recipients, run_id, test_send=False)
     result["channels"] = [report.as_row() for report in reports]
     result["ok"] = all(report.ok for report in reports)
     return result

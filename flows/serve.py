@@ -1,0 +1,120 @@
+"""Serve the ``daily-brief`` deployment: the daily schedule and the UI's run form.
+
+``briefcast serve`` calls :func:`serve`. The process registers the deployment
+with the configured Prefect API, then polls it for runs (scheduled ones and
+those started from the UI) and executes them in subprocesses until stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+from uuid import UUID
+
+from prefect import get_client
+from prefect.client.schemas.actions import DeploymentUpdate
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.exceptions import TerminationSignal
+from prefect.runner import Runner
+from prefect.schedules import Cron
+from prefect.settings import get_current_settings
+
+from briefcast.config import ConfigFileError, Settings
+from flows.daily_brief import daily_brief
+
+FLOW_NAME = "daily-brief"
+
+
+class ServeError(Exception):
+    """Serving cannot start; the message says what to do."""
+
+
+def api_url() -> str:
+    """The Prefect API to serve against; ServeError if only the embedded one is configured."""
+    url = get_current_settings().api.url
+    if not url:
+        raise ServeError(
+            "PREFECT_API_URL is not set. Serving needs a running Prefect server: start one "
+            "with `prefect server start` (UI at http://127.0.0.1:4200), then "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api` and run `briefcast serve` again."
+        )
+    return url
+
+
+def daily_schedule(settings: Settings) -> Cron:
+    """The config's cron, read in the publication's time zone (Prefect's default is UTC)."""
+    try:
+        return Cron(settings.schedule.cron, timezone=settings.publication.timezone)
+    except ValueError as exc:
+        where = settings.source_file or "config"
+        raise ConfigFileError(f"{where}: schedule.cron: {exc}") from None
+
+
+def default_parameters(settings: Settings) -> dict[str, Any]:
+    """What a scheduled run (and the UI's form, pre-filled) gets."""
+    brief: dict[str, Any] = {"require_approval": settings.schedule.require_approval}
+    if settings.source_file:
+        brief["config_path"] = str(settings.source_file)
+    return {"brief": brief}
+
+
+def build_deployment(settings: Settings) -> RunnerDeployment:
+    return daily_brief.to_deployment(
+        name=settings.schedule.deployment,
+        schedules=[daily_schedule(settings)],
+        parameters=default_parameters(settings),
+        description=(
+            f"The daily brief of {settings.publication.name}: {settings.schedule.cron} "
+            f"({settings.publication.timezone})"
+            + (
+                ", approved by an operator before it goes out."
+                if settings.schedule.require_approval
+                else "."
+            )
+        ),
+        tags=["briefcast"],
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+
+
+def offer_configured_channels(schema: dict[str, Any], channels: list[str]) -> dict[str, Any]:
+    """The parameter schema with the channels field limited to the configured channels.
+
+    The UI then offers them as a multi-select, and the server refuses any other name.
+    """
+    for definition in schema.get("definitions", {}).values():
+        field = definition.get("properties", {}).get("channels")
+        if field and field.get("type") == "array" and channels:
+            field["items"] = {**field.get("items", {}), "enum": list(channels)}
+            field["uniqueItems"] = True
+    return schema
+
+
+def register(settings: Settings, runner: Runner) -> UUID:
+    """Create or update the deployment on the server; return its id."""
+    deployment_id = runner.add_deployment(build_deployment(settings))
+    with get_client(sync_client=True) as client:
+        schema = client.read_deployment(deployment_id).parameter_openapi_schema or {}
+        client.update_deployment(
+            deployment_id,
+            DeploymentUpdate(
+                parameter_openapi_schema=offer_configured_channels(schema, list(settings.channels))
+            ),
+        )
+    return deployment_id
+
+
+def serve(settings: Settings, *, pause_on_shutdown: bool = False) -> None:
+    """Register the deployment and execute its runs until interrupted."""
+    api_url()
+    runner = Runner(
+        name=f"briefcast-{settings.schedule.deployment}", pause_on_shutdown=pause_on_shutdown
+    )
+    register(settings, runner)
+    with contextlib.suppress(KeyboardInterrupt, TerminationSignal):  # a normal stop
+        asyncio.run(runner.start())
+
+
+def deployment_name(settings: Settings) -> str:
+    return f"{FLOW_NAME}/{settings.schedule.deployment}"
