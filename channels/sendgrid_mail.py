@@ -32,7 +32,7 @@ from sendgrid.helpers.mail import (
     MailSettings,
     Personalization,
     ReplyTo,
-    SandboxMode,
+    SandBoxMode,
     Substitution,
     To,
 )
@@ -241,7 +241,7 @@ class SendGridChannel(BaseChannel):
                 )
             mail.add_personalization(personalization, index=position)
         mail.add_header(Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-        for category in settings.categories:
+        for category in reversed(settings.categories):  # the SDK prepends each one
             mail.add_category(Category(category))
         mail.add_custom_arg(CustomArg("edition_id", edition.edition_id))
         if self.context.test_send:
@@ -249,7 +249,7 @@ class SendGridChannel(BaseChannel):
         if settings.asm_group_id is not None:
             mail.asm = Asm(settings.asm_group_id)
         if settings.sandbox_mode:
-            mail.mail_settings = MailSettings(sandbox_mode=SandboxMode(True))
+            mail.mail_settings = MailSettings(sandbox_mode=SandBoxMode(True))
         return mail
 
     def send(self, batch: Sequence[Delivery]) -> list[Outcome]:

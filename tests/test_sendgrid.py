@@ -1,0 +1,387 @@
+"""The SendGrid channel against a fake SendGrid that enforces the documented contract."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections import Counter
+from datetime import date
+
+import pytest
+from fakes.sendgrid_server import FakeSendGrid
+from sendgrid import SendGridAPIClient
+
+from briefcast import subscribers, tokens
+from briefcast.config import Dispatch, Settings
+from briefcast.db import get_engine
+from briefcast.dispatch import dispatch_channel
+from briefcast.ledger import FAILED, SENT, Ledger
+from briefcast.models import EmailVariant, RenderedEdition
+from channels.base import ChannelContext, Delivery, Recipient
+from channels.errors import AuthError, PermanentError, RateLimited, TransientError
+from channels.sendgrid_mail import SendGridChannel, SendGridSettings
+
+API_KEY = "SG.unit-test-key-5f2c9e"
+FAST = Dispatch(max_attempts=4, backoff_seconds=0, max_wait_seconds=10)
+
+
+def edition(edition_id: str = "2026-11-20") -> RenderedEdition:
+    html = (
+        "<p>Good morning %%first_name%%,</p><p>The day's news.</p>"
+        '<a href="%%view_url%%">View in browser</a> · '
+        '<a href="%%unsubscribe_url%%">Unsubscribe</a>'
+    )
+    text = "Good morning %%first_name%%,\nThe day's news.\nUnsubscribe: %%unsubscribe_url%%\n"
+    return RenderedEdition(
+        edition_id=edition_id,
+        edition_date=date(2026, 11, 20),
+        publication="The Test Gazette",
+        site_url="https://gazette.example",
+        articles=[],
+        email=EmailVariant(subject="Your brief", preheader="p", html=html, text=text),
+        x_posts=[],
+        x_thread=False,
+        telegram_messages=[],
+    )
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings.model_validate(
+        {
+            "publication": {
+                "name": "The Test Gazette",
+                "site_url": "https://gazette.example",
+                "postal_address": "1 Main St",
+                "sender_email": "brief@gazette.example",
+                "sender_name": "The Gazette",
+                "web_base_url": "https://news.gazette.example",
+            },
+            "data_dir": str(tmp_path / "data"),
+            "database": {"url": f"sqlite:///{tmp_path / 'briefcast.db'}"},
+        }
+    )
+
+
+@pytest.fixture
+def fake():
+    with FakeSendGrid(API_KEY) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def api_key_env(monkeypatch):
+    monkeypatch.setenv("SENDGRID_TEST_KEY", API_KEY)
+
+
+def channel(settings, fake, recipients, key_env="SENDGRID_TEST_KEY", test_send=False, **overrides):
+    conf = SendGridSettings.model_validate(
+        {"api_key": {"env": key_env}, "base_url": fake.url, "timeout_seconds": 2, **overrides}
+    )
+    context = ChannelContext(
+        publication=settings.publication,
+        data_dir=settings.data_dir,
+        recipients=recipients,
+        test_send=test_send,
+    )
+    return SendGridChannel(conf, context)
+
+
+def few(settings, n=3, edition_id="2026-11-20"):
+    return [
+        subscribers.recipient(settings, f"reader{i}@example.org", edition_id, f"Reader {i}")
+        for i in range(n)
+    ]
+
+
+def test_2500_subscribers_in_three_requests_each_with_their_own_links(settings, fake):
+    engine = get_engine(settings.database_url)
+    csv_path = settings.data_dir.parent / "list.csv"
+    csv_path.write_text(
+        "email,name\n" + "".join(f"reader{i}@example.org,Reader {i}\n" for i in range(2499))
+    )
+    assert subscribers.import_csv(engine, csv_path).imported == 2499
+    subscribers.add(engine, "ann@example.org", name="<Ann&amp;> Smith")
+    recipients = subscribers.recipients_for(engine, settings, "2026-11-20")
+    ledger = Ledger(engine)
+
+    report = dispatch_channel(
+        channel(settings, fake, recipients), "sendgrid", edition(), ledger, FAST
+    )
+
+    assert report.delivered == 2500 and report.failed == 0
+    assert [c.recipients for c in fake.calls] == [1000, 1000, 500]
+    assert [c.status for c in fake.calls] == [202, 202, 202]
+    per_address = Counter(m.to for m in fake.delivered)
+    assert len(per_address) == 2500 and set(per_address.values()) == {1}
+    secret = subscribers.link_secret(settings)
+    unsubscribe_links = set()
+    for message in fake.delivered:
+        link = message.headers["List-Unsubscribe"].strip("<>")
+        assert link.startswith("https://news.gazette.example/u/")
+        assert tokens.verify(secret, "unsubscribe", link.rsplit("/", 1)[1]) == message.to
+        assert f'href="{link}"' in message.html and f"Unsubscribe: {link}" in message.text
+        assert 'href="https://news.gazette.example/archive/2026-11-20"' in message.html
+        assert message.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message.custom_args["edition_id"] == "2026-11-20"
+        assert message.subject == "Your brief"
+        unsubscribe_links.add(link)
+    assert len(unsubscribe_links) == 2500
+    ann = next(m for m in fake.delivered if m.to == "ann@example.org")
+    assert "Good morning &lt;Ann&amp;amp;&gt;," in ann.html  # escaped once, in HTML only
+    assert "Good morning <Ann&amp;>," in ann.text
+    assert all(m.categories == ["daily-brief"] for m in fake.delivered)
+    rows = ledger.rows("2026-11-20", "sendgrid")
+    assert {r.state for r in rows.values()} == {SENT}
+    message_ids = {m.message_id for m in fake.delivered}
+    assert len(message_ids) == 3 and {r.receipt for r in rows.values()} == message_ids
+
+    again = dispatch_channel(
+        channel(settings, fake, recipients), "sendgrid", edition(), ledger, FAST
+    )
+    assert (again.delivered, again.skipped) == (0, 2500)
+    assert len(fake.calls) == 3
+
+
+def test_a_429_is_waited_out_until_the_reset_then_sent_once(settings, fake):
+    recipients = few(settings, 5)
+    fake.rate_limit_next(1, reset_in=1.5)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    report = dispatch_channel(
+        channel(settings, fake, recipients),
+        "sendgrid",
+        edition(),
+        Ledger(get_engine(settings.database_url)),
+        FAST,
+        sleep=sleep,
+    )
+
+    assert report.delivered == 5
+    # The fake keeps answering 429 until the reset: one 429 means the wait was long enough.
+    assert [c.status for c in fake.calls] == [429, 202]
+    assert len(waits) == 1 and 0.4 <= waits[0] <= 2.5
+    assert sorted(m.to for m in fake.delivered) == sorted(r.email for r in recipients)
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        lambda fake: fake.fail_next(2, 503),
+        lambda fake: fake.fail_next(1, 500),
+        lambda fake: fake.delay_next(1, seconds=4),  # longer than the 2 s client timeout
+        lambda fake: fake.drop_next(1),
+    ],
+    ids=["503-twice", "500", "timeout", "dropped-connection"],
+)
+def test_transient_failures_are_retried_and_deliver_once(settings, fake, script):
+    recipients = few(settings, 4)
+    script(fake)
+    report = dispatch_channel(
+        channel(settings, fake, recipients),
+        "sendgrid",
+        edition(),
+        Ledger(get_engine(settings.database_url)),
+        FAST,
+    )
+    assert report.delivered == 4 and report.failed == 0
+    assert fake.calls[-1].status == 202
+    assert Counter(m.to for m in fake.delivered) == Counter(r.email for r in recipients)
+
+
+def test_a_permanent_400_is_reported_with_sendgrids_message_and_not_retried(settings, fake):
+    recipients = few(settings, 3)
+    fake.fail_next(1, 400, "The from address does not match a verified Sender Identity.")
+    ledger = Ledger(get_engine(settings.database_url))
+
+    report = dispatch_channel(
+        channel(settings, fake, recipients), "sendgrid", edition(), ledger, FAST
+    )
+
+    assert report.failed == 3 and report.delivered == 0
+    assert len(fake.calls) == 1
+    assert all("does not match a verified Sender Identity" in e for e in report.errors)
+    rows = ledger.rows("2026-11-20", "sendgrid").values()
+    assert {r.state for r in rows} == {FAILED}
+    assert all("verified Sender Identity" in r.error for r in rows)
+
+
+def test_the_contracts_own_400_for_a_duplicate_address_is_mapped(settings, fake):
+    ann = subscribers.recipient(settings, "ann@example.org", "2026-11-20")
+    adapter = channel(settings, fake, [ann])
+    adapter.plan(edition())
+    with pytest.raises(PermanentError) as caught:
+        adapter.send([Delivery("ann@example.org", ann), Delivery("ANN@example.org", ann)])
+    assert caught.value.status == 400
+    assert "We found the first duplicate instance of [ann@example.org]" in str(caught.value)
+    assert fake.delivered == []
+
+
+def test_plan_deduplicates_addresses_case_insensitively(settings, fake):
+    ann = subscribers.recipient(settings, "ann@example.org", "2026-11-20")
+    ann_upper = Recipient("Ann@Example.org", "", ann.unsubscribe_url, ann.view_url)
+    adapter = channel(settings, fake, [ann, ann_upper])
+    assert [d.target for d in adapter.plan(edition())] == ["ann@example.org"]
+
+
+def test_a_401_never_shows_the_api_key(settings, fake, monkeypatch, caplog):
+    monkeypatch.setenv("WRONG_KEY", "SG.wrong-key-0042-secret")
+    caplog.set_level(logging.DEBUG)
+    recipients = few(settings, 2)
+    adapter = channel(settings, fake, recipients, key_env="WRONG_KEY")
+    adapter.plan(edition())
+    with pytest.raises(AuthError) as caught:
+        adapter.send([Delivery(r.email, r) for r in recipients])
+    error = caught.value
+    assert error.status == 401 and "authorization required" in str(error)
+    assert fake.calls[0].authorization == "Bearer SG.wrong-key-0042-secret"  # it was sent...
+    shown = [str(error), repr(error), str(error.__cause__), repr(error.__cause__)]
+    shown += [repr(adapter.settings), caplog.text]
+    assert all("wrong-key-0042" not in text for text in shown)  # ...but never shown
+
+    report = dispatch_channel(
+        adapter, "sendgrid", edition(), Ledger(get_engine(settings.database_url)), FAST
+    )
+    assert report.failed == 2 and not any("wrong-key" in e for e in report.errors)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+STATUS_TABLE = [
+    (400, PermanentError, "invalid request"),
+    (401, AuthError, "authorization required"),
+    (403, AuthError, "access forbidden"),
+    (404, PermanentError, "not found"),
+    (405, PermanentError, "method not allowed"),
+    (413, PermanentError, "content too large"),
+    (415, PermanentError, "unsupported media type"),
+    (500, TransientError, "internal server error"),
+    (502, TransientError, "bad gateway"),
+    (503, TransientError, "service unavailable"),
+    (504, TransientError, "gateway timeout"),
+]
+
+
+@pytest.mark.parametrize(("status", "kind", "message"), STATUS_TABLE)
+def test_every_documented_status_maps_into_the_error_tree(settings, fake, status, kind, message):
+    recipients = few(settings, 1)
+    adapter = channel(settings, fake, recipients)
+    adapter.plan(edition())
+    fake.fail_next(1, status, message)
+    with pytest.raises(kind) as caught:
+        adapter.send([Delivery(r.email, r) for r in recipients])
+    assert type(caught.value) is kind
+    assert caught.value.status == status and message in str(caught.value)
+    assert caught.value.channel == "sendgrid"
+
+
+def test_429_carries_the_wait_until_x_ratelimit_reset(settings, fake):
+    recipients = few(settings, 1)
+    adapter = channel(settings, fake, recipients)
+    adapter.plan(edition())
+    fake.rate_limit_next(1, reset_in=30)
+    with pytest.raises(RateLimited) as caught:
+        adapter.send([Delivery(r.email, r) for r in recipients])
+    assert 28 <= caught.value.retry_after <= 31
+    assert "too many requests" in str(caught.value)
+
+
+@pytest.mark.parametrize("failure", ["timeout", "refused", "dropped"])
+def test_network_failures_are_transient(settings, fake, failure):
+    recipients = few(settings, 1)
+    base_url = f"http://127.0.0.1:{_closed_port()}" if failure == "refused" else fake.url
+    adapter = channel(settings, fake, recipients, base_url=base_url, timeout_seconds=0.5)
+    adapter.plan(edition())
+    if failure == "timeout":
+        fake.delay_next(1, seconds=3)
+    elif failure == "dropped":
+        fake.drop_next(1)
+    with pytest.raises(TransientError) as caught:
+        adapter.send([Delivery(r.email, r) for r in recipients])
+    assert type(caught.value) is TransientError
+    if failure == "timeout":
+        assert "did not answer within 0.5s" in str(caught.value)
+
+
+def test_sandbox_mode_gets_200_and_nothing_is_delivered(settings, fake):
+    recipients = few(settings, 2)
+    report = dispatch_channel(
+        channel(settings, fake, recipients, sandbox_mode=True),
+        "sendgrid",
+        edition(),
+        Ledger(get_engine(settings.database_url)),
+        FAST,
+    )
+    assert report.delivered == 2
+    assert [c.status for c in fake.calls] == [200]
+    assert fake.delivered == [] and len(fake.sandboxed) == 1
+    assert fake.sandboxed[0]["mail_settings"]["sandbox_mode"]["enable"] is True
+
+
+def test_a_test_send_is_marked_in_the_subject(settings, fake):
+    recipients = few(settings, 1)
+    adapter = channel(settings, fake, recipients, test_send=True)
+    dispatch_channel(
+        adapter,
+        "sendgrid",
+        edition("2026-11-20-test"),
+        Ledger(get_engine(settings.database_url)),
+        FAST,
+    )
+    assert [m.subject for m in fake.delivered] == ["[TEST] Your brief"]
+    assert fake.delivered[0].custom_args["test_send"] == "true"
+
+
+def test_configured_extras_reach_sendgrid(settings, fake):
+    recipients = few(settings, 1)
+    adapter = channel(
+        settings,
+        fake,
+        recipients,
+        categories=["brief", "morning"],
+        unsubscribe_mailto="leave@gazette.example",
+        asm_group_id=42,
+        from_email="news@gazette.example",
+    )
+    dispatch_channel(
+        adapter, "sendgrid", edition(), Ledger(get_engine(settings.database_url)), FAST
+    )
+    message = fake.delivered[0]
+    assert message.categories == ["brief", "morning"]
+    assert message.asm_group_id == 42 and message.from_email == "news@gazette.example"
+    assert message.headers["List-Unsubscribe"] == (
+        f"<{recipients[0].unsubscribe_url}>, <mailto:leave@gazette.example?subject=unsubscribe>"
+    )
+
+
+def test_settings_refuse_more_than_ten_categories():
+    with pytest.raises(ValueError, match="at most 10 categories"):
+        SendGridSettings.model_validate(
+            {"api_key": {"env": "SENDGRID_TEST_KEY"}, "categories": [f"c{i}" for i in range(11)]}
+        )
+
+
+def test_the_fake_enforces_the_1000_recipient_cap():
+    with FakeSendGrid(API_KEY) as server:
+        client = SendGridAPIClient(API_KEY, host=server.url)
+        body = {
+            "from": {"email": "a@example.org"},
+            "subject": "s",
+            "content": [{"type": "text/plain", "value": "x"}],
+            "personalizations": [
+                {"to": [{"email": f"r{i}-{j}@example.org"} for j in range(2)]} for i in range(501)
+            ],
+        }
+        with pytest.raises(Exception) as caught:
+            client.send(body)
+        assert caught.value.status_code == 400
+        assert b"may not exceed 1000" in caught.value.body
