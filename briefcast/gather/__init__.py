@@ -61,8 +61,6 @@ def gather(
                 )
 
     chosen = order(drop_sent(deduplicate(candidates), sent_before), settings.edition.max_articles)
-    for problem in problems:
-        log.warning("source %s: %s%s", problem.source, problem.reason, _entry(problem))
     return Gathered(edition_date=edition_date, articles=chosen, problems=problems)
 
 
@@ -99,7 +97,3 @@ def _read_guarded(settings: Settings, source: Source):
     except Exception as exc:  # one broken source must never stop the edition
         log.exception("source %s failed unexpectedly", source.name)
         return [], [SourceProblem(source=source.name, reason=f"unexpected {type(exc).__name__}")]
-
-
-def _entry(problem: SourceProblem) -> str:
-    return f" ({problem.entry})" if problem.entry else ""
