@@ -1,0 +1,317 @@
+"""The SMTP channel against a real SMTP server (aiosmtpd) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import ssl
+from collections import Counter
+from datetime import date
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from fakes.smtp_sink import SmtpSink, free_port
+
+from briefcast import subscribers, tokens
+from briefcast.config import Dispatch, Settings
+from briefcast.db import get_engine
+from briefcast.dispatch import dispatch_channel
+from briefcast.ledger import FAILED, SENT, Ledger
+from briefcast.models import EmailVariant, RenderedEdition
+from channels.base import ChannelContext, Delivery
+from channels.errors import AuthError, TransientError
+from channels.smtp_mail import SmtpChannel, SmtpSettings
+
+FAST = Dispatch(max_attempts=4, backoff_seconds=0, max_wait_seconds=10)
+EDITION = "2026-11-20"
+
+
+def edition(edition_id: str = EDITION) -> RenderedEdition:
+    html = (
+        "<p>Good morning %%first_name%%,</p><p>The day’s news.</p>"
+        '<a href="%%view_url%%">View in browser</a> · '
+        '<a href="%%unsubscribe_url%%">Unsubscribe</a>'
+    )
+    text = "Good morning %%first_name%%,\nThe day’s news.\nUnsubscribe: %%unsubscribe_url%%\n"
+    return RenderedEdition(
+        edition_id=edition_id,
+        edition_date=date(2026, 11, 20),
+        publication="The Test Gazette",
+        site_url="https://gazette.example",
+        articles=[],
+        email=EmailVariant(subject="Your brief — Friday", preheader="p", html=html, text=text),
+        x_posts=[],
+        x_thread=False,
+        telegram_messages=[],
+    )
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings.model_validate(
+        {
+            "publication": {
+                "name": "The Test Gazette",
+                "site_url": "https://gazette.example",
+                "postal_address": "1 Main St",
+                "sender_email": "brief@gazette.example",
+                "sender_name": "The Gazette",
+                "web_base_url": "https://news.gazette.example",
+            },
+            "data_dir": str(tmp_path / "data"),
+            "database": {"url": f"sqlite:///{tmp_path / 'briefcast.db'}"},
+        }
+    )
+
+
+@pytest.fixture
+def ledger(settings) -> Ledger:
+    return Ledger(get_engine(settings.database_url))
+
+
+def readers(settings, n: int):
+    return [
+        subscribers.recipient(settings, f"reader{i}@example.org", EDITION, f"Reader{i} Smith")
+        for i in range(n)
+    ]
+
+
+def channel(settings, port, recipients, **overrides) -> SmtpChannel:
+    conf = SmtpSettings.model_validate(
+        {"host": "127.0.0.1", "port": port, "security": "plain", "timeout_seconds": 5, **overrides}
+    )
+    context = ChannelContext(
+        publication=settings.publication, data_dir=settings.data_dir, recipients=recipients
+    )
+    return SmtpChannel(conf, context)
+
+
+def test_every_recipient_gets_one_well_formed_message_with_their_own_links(settings, ledger):
+    recipients = readers(settings, 120)
+    secret = subscribers.link_secret(settings)
+    with SmtpSink() as sink:
+        adapter = channel(settings, sink.port, recipients, connections=2, max_batch=50)
+        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+
+    assert report.delivered == 120 and report.failed == 0
+    assert Counter(a for r in sink.received for a in r.rcpt_tos) == Counter(
+        r.email for r in recipients
+    )
+    # three batches, at most two sessions each: connections are reused
+    assert len(sink.sessions) <= 6
+    message_ids = set()
+    for received in sink.received:
+        (address,) = received.rcpt_tos
+        message = received.message
+        assert received.mail_from == "brief@gazette.example"
+        assert message.get_content_type() == "multipart/alternative"
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        assert message["To"].addresses[0].addr_spec == address
+        assert message["From"].addresses[0].display_name == "The Gazette"
+        assert str(message["Subject"]) == "Your brief — Friday"
+        assert message["Date"].datetime.tzinfo is not None
+        message_ids.add(message["Message-ID"].strip())
+        link = message["List-Unsubscribe"].strip("<>")
+        assert tokens.verify(secret, "unsubscribe", link.rsplit("/", 1)[1]) == address
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert f'href="{link}"' in html and f"Unsubscribe: {link}" in text
+        assert f"Good morning {address.split('@')[0].capitalize()}," in text
+        assert "The day’s news." in text and "The day’s news." in html
+        assert 'href="https://news.gazette.example/archive/2026-11-20"' in html
+    assert len(message_ids) == 120
+    rows = ledger.rows(EDITION, "smtp").values()
+    assert {r.state for r in rows} == {SENT}
+    assert {r.receipt for r in rows} == message_ids
+
+
+def test_a_450_is_retried_and_delivered_once(settings, ledger):
+    recipients = readers(settings, 6)
+    slow = recipients[2].email
+    with SmtpSink() as sink:
+        sink.reply(slow, 450)
+        report = dispatch_channel(
+            channel(settings, sink.port, recipients), "smtp", edition(), ledger, FAST
+        )
+
+    assert report.delivered == 6 and report.failed == 0
+    assert sink.rcpt_attempts[slow] == 2
+    assert len(sink.messages_to(slow)) == 1
+    assert len(sink.received) == 6
+
+
+def test_a_550_fails_only_that_recipient(settings, ledger):
+    recipients = readers(settings, 6)
+    gone = recipients[3].email
+    with SmtpSink() as sink:
+        sink.reply(gone, 550)
+        report = dispatch_channel(
+            channel(settings, sink.port, recipients), "smtp", edition(), ledger, FAST
+        )
+
+    assert report.delivered == 5 and report.failed == 1
+    assert sink.rcpt_attempts[gone] == 1  # permanent: not retried
+    assert sink.messages_to(gone) == []
+    rows = ledger.rows(EDITION, "smtp")
+    assert rows[gone].state == FAILED and "550" in rows[gone].error
+    assert "no such user" in rows[gone].error
+    assert all(r.state == SENT for t, r in rows.items() if t != gone)
+
+
+def test_a_4xx_after_data_is_transient_and_retried(settings, ledger):
+    recipients = readers(settings, 3)
+    with SmtpSink() as sink:
+        sink.reply(recipients[1].email, 451, at="data")
+        report = dispatch_channel(
+            channel(settings, sink.port, recipients), "smtp", edition(), ledger, FAST
+        )
+    assert report.delivered == 3
+    assert Counter(a for r in sink.received for a in r.rcpt_tos) == Counter(
+        r.email for r in recipients
+    )
+
+
+def test_a_dropped_connection_keeps_what_was_accepted_and_retries_the_rest(settings):
+    recipients = readers(settings, 8)
+    with SmtpSink() as sink:
+        sink.drop_at(recipients[3].email)
+        adapter = channel(settings, sink.port, recipients, connections=1, max_batch=8)
+        adapter.plan(edition())
+        outcomes = adapter.send([Delivery(r.email, r) for r in recipients])
+    assert [type(o).__name__ for o in outcomes] == ["Receipt"] * 3 + ["TransientError"] * 5
+    assert [a for r in sink.received for a in r.rcpt_tos] == [r.email for r in recipients[:3]]
+
+
+def test_within_one_dispatch_a_drop_delivers_everyone_exactly_once(settings, ledger):
+    recipients = readers(settings, 8)
+    with SmtpSink() as sink:
+        sink.drop_at(recipients[5].email)
+        adapter = channel(settings, sink.port, recipients, connections=2, max_batch=8)
+        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+    assert report.delivered == 8
+    assert Counter(a for r in sink.received for a in r.rcpt_tos) == Counter(
+        r.email for r in recipients
+    )
+
+
+def test_a_refused_connection_fails_the_batch_as_transient(settings):
+    recipients = readers(settings, 2)
+    adapter = channel(settings, free_port(), recipients)
+    adapter.plan(edition())
+    with pytest.raises(TransientError, match="cannot connect"):
+        adapter.send([Delivery(r.email, r) for r in recipients])
+
+
+# -- TLS and AUTH -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1: (cert file, key file)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+def server_context(certificate) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+def test_starttls_with_login(settings, ledger, certificate, monkeypatch):
+    monkeypatch.setenv("SMTP_TEST_PASSWORD", "pa55-word-xyz")
+    recipients = readers(settings, 3)
+    with SmtpSink(
+        tls_context=server_context(certificate), credentials=("brief", "pa55-word-xyz")
+    ) as sink:
+        adapter = channel(
+            settings,
+            sink.port,
+            recipients,
+            security="starttls",
+            username="brief",
+            password={"env": "SMTP_TEST_PASSWORD"},
+            ca_file=certificate[0],
+        )
+        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+    assert report.delivered == 3
+    assert sink.logins and set(sink.logins) == {"brief"}
+
+
+def test_a_wrong_password_is_an_auth_error_that_does_not_show_it(
+    settings, certificate, monkeypatch
+):
+    monkeypatch.setenv("SMTP_TEST_PASSWORD", "not-the-pa55word")
+    recipients = readers(settings, 1)
+    with SmtpSink(tls_context=server_context(certificate), credentials=("brief", "right")) as sink:
+        adapter = channel(
+            settings,
+            sink.port,
+            recipients,
+            security="starttls",
+            username="brief",
+            password={"env": "SMTP_TEST_PASSWORD"},
+            ca_file=certificate[0],
+        )
+        adapter.plan(edition())
+        with pytest.raises(AuthError) as caught:
+            adapter.send([Delivery(r.email, r) for r in recipients])
+    assert caught.value.status == 535
+    assert "not-the-pa55word" not in f"{caught.value} {caught.value!r} {adapter.settings!r}"
+    assert sink.received == []
+
+
+def test_implicit_tls(settings, ledger, certificate):
+    recipients = readers(settings, 2)
+    with SmtpSink(ssl_context=server_context(certificate)) as sink:
+        adapter = channel(settings, sink.port, recipients, security="tls", ca_file=certificate[0])
+        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+    assert report.delivered == 2 and len(sink.received) == 2
+
+
+def test_an_untrusted_certificate_is_refused(settings, ledger, certificate):
+    recipients = readers(settings, 1)
+    with SmtpSink(tls_context=server_context(certificate)) as sink:
+        adapter = channel(settings, sink.port, recipients, security="starttls")
+        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+    assert report.failed == 1 and "certificate verify failed" in report.errors[0]
+    assert sink.received == []
+
+
+def test_starttls_required_but_not_offered(settings, ledger):
+    recipients = readers(settings, 1)
+    with SmtpSink() as sink:
+        adapter = channel(settings, sink.port, recipients, security="starttls")
+        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+    assert report.failed == 1 and "does not offer STARTTLS" in report.errors[0]
+    assert sink.received == []
