@@ -138,6 +138,7 @@ def run(
     handler = _ProgressHandler(progress)
     progress_log = logging.getLogger("briefcast.progress")
     progress_log.setLevel(logging.INFO)
+    progress_log.propagate = False  # the bar shows it; keep it out of Prefect's console log
     progress_log.addHandler(handler)
     try:
         with progress:
@@ -150,6 +151,7 @@ def run(
         raise typer.Exit(2) from None
     finally:
         progress_log.removeHandler(handler)
+        progress_log.propagate = True
     print_summary(result)
     if not result.get("ok", True):
         raise typer.Exit(1)
