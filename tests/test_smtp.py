@@ -197,6 +197,21 @@ def test_within_one_dispatch_a_drop_delivers_everyone_exactly_once(settings, led
     )
 
 
+def test_a_message_lost_after_data_is_in_doubt_and_not_resent(settings, ledger):
+    recipients = readers(settings, 5)
+    doubtful = recipients[1].email
+    with SmtpSink() as sink:
+        sink.drop_at(doubtful, at="data")  # the server queued it; its 250 never came
+        adapter = channel(settings, sink.port, recipients, connections=1)
+        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+    assert report.delivered == 4 and report.in_doubt == 1
+    assert len(sink.messages_to(doubtful)) == 1  # never sent twice
+    assert ledger.rows(EDITION, "smtp")[doubtful].state == "in_flight"
+    assert Counter(a for r in sink.received for a in r.rcpt_tos) == Counter(
+        r.email for r in recipients
+    )
+
+
 def test_a_refused_connection_fails_the_batch_as_transient(settings):
     recipients = readers(settings, 2)
     adapter = channel(settings, free_port(), recipients)

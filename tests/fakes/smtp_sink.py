@@ -5,6 +5,7 @@
         sink.reply("y@example.org", 550, 550)     # refused twice
         sink.reply("z@example.org", 451, at="data")
         sink.drop_at("w@example.org")             # the connection dies at RCPT TO for w, once
+        sink.drop_at("v@example.org", at="data")  # queued, then dies before the 250 reply
 
 Optional STARTTLS (``tls_context``), implicit TLS (``ssl_context``) and AUTH
 (``credentials=(user, password)``; login failures answer 535).
@@ -68,6 +69,15 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):
         sink = self.sink
         with sink.lock:
+            dropped = [r for r in envelope.rcpt_tos if r.lower() in sink.data_drops]
+            if dropped:
+                # Queued, then the line dies before the 250: the sender cannot know.
+                sink.data_drops.discard(dropped[0].lower())
+                sink.received.append(
+                    Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, 0)
+                )
+                server.transport.abort()
+                return "421 gone"
             for rcpt in envelope.rcpt_tos:
                 script = sink.data_script[rcpt.lower()]
                 if script:
@@ -101,6 +111,7 @@ class SmtpSink:
         self.rcpt_script: defaultdict[str, deque] = defaultdict(deque)
         self.data_script: defaultdict[str, deque] = defaultdict(deque)
         self.drops: set[str] = set()
+        self.data_drops: set[str] = set()
         self.logins: list[str] = []
         kwargs = {}
         if tls_context is not None:
@@ -147,9 +158,10 @@ class SmtpSink:
         with self.lock:
             script[address.lower()].extend(codes)
 
-    def drop_at(self, address: str) -> None:
+    def drop_at(self, address: str, at: str = "rcpt") -> None:
+        """Kill the connection at RCPT TO for ``address`` (or after its DATA, once queued)."""
         with self.lock:
-            self.drops.add(address.lower())
+            (self.drops if at == "rcpt" else self.data_drops).add(address.lower())
 
     def messages_to(self, address: str) -> list[Received]:
         return [r for r in self.received if address.lower() in (a.lower() for a in r.rcpt_tos)]
