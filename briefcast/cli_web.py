@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -9,16 +11,28 @@ import typer
 
 from briefcast.config import ConfigFileError, load_settings
 
+_TOKEN_PATH = re.compile(r"^(/u/|/confirm/)[^?\s]+")
+
+
+class RedactLinkTokens(logging.Filter):
+    """Keep per-subscriber link tokens out of the access log: each one can unsubscribe someone."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], _TOKEN_PATH.sub(r"\1…", args[2]), *args[3:])
+        return True
+
 
 def web(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Config file (TOML).")
     ] = None,
     host: Annotated[
-        str | None, typer.Option(help="Address to listen on (default: [web] host).")
+        str | None, typer.Option(help="Address to listen on (default: web.host, 127.0.0.1).")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port to listen on (default: [web] port).")
+        int | None, typer.Option(help="Port to listen on (default: web.port, 8000).")
     ] = None,
 ) -> None:
     """Serve the subscribe form, one-click unsubscribe, the archive and the SendGrid webhook."""
@@ -32,4 +46,8 @@ def web(
     except ConfigFileError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    uvicorn.run(app, host=host or settings.web.host, port=port or settings.web.port)
+    server_config = uvicorn.Config(
+        app, host=host or settings.web.host, port=port or settings.web.port
+    )
+    logging.getLogger("uvicorn.access").addFilter(RedactLinkTokens())
+    uvicorn.Server(server_config).run()

@@ -119,17 +119,22 @@ class WebSmtp(Strict):
     """The SMTP server that sends subscription confirmations (``[web.smtp]``).
 
     Separate from the delivery channels on purpose: a newsroom sending the brief
-    through SendGrid's API still needs a plain mail server (or SendGrid's SMTP
-    relay) for the double opt-in mail.
+    through SendGrid's API still needs a mail server (or SendGrid's SMTP relay)
+    for the double opt-in mail. The keys match ``[channels.smtp]``'s.
     """
 
     host: str = "localhost"
-    port: int = Field(587, ge=1, le=65535)
-    security: Literal["starttls", "tls", "none"] = "starttls"
+    port: int | None = Field(None, ge=1, le=65535, description="Default: 587, 465 or 25.")
+    security: Literal["starttls", "tls", "plain"] = "starttls"
     username: str = ""
     password: Secret | None = None
     timeout_seconds: float = Field(10.0, gt=0)
-    sender: str = Field("", description="From address; default: publication.sender_email.")
+    from_email: str = Field("", description="Default: publication.sender_email.")
+    ca_file: str = Field("", description="Trust this CA bundle (a private mail server).")
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"starttls": 587, "tls": 465, "plain": 25}[self.security]
 
 
 class Web(Strict):

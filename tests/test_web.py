@@ -263,3 +263,17 @@ def test_a_suppressed_address_stays_as_it_is_after_unsubscribing(client, engine,
     subscribers.add(engine, "spam@example.org", status="complained")
     assert client.post(unsubscribe_path(settings, "spam@example.org"), data=ONE_CLICK).is_success
     assert status(engine, "spam@example.org") == "complained"
+
+
+def test_a_mail_server_outage_is_logged_without_secrets(tmp_path, monkeypatch, caplog):
+    from fakes.smtp_sink import free_port
+
+    settings = make_settings(tmp_path, monkeypatch, smtp_port=free_port())  # nobody listening
+    with TestClient(create_app(settings)) as client, caplog.at_level("ERROR", "briefcast.web"):
+        answer = client.post("/subscribe", data={"email": "reader@example.org"})
+
+    assert answer.status_code == 200 and "Check your inbox" in answer.text
+    assert "confirmation mail to reader@example.org failed" in caplog.text
+    assert SECRET not in caplog.text and "/confirm/" not in caplog.text
+    engine = get_engine(settings.database_url)
+    assert status(engine, "reader@example.org") == "pending"

@@ -32,7 +32,7 @@ secret = {{ env = "{secret_env}" }}
 [web.smtp]
 host = "127.0.0.1"
 port = {smtp_port}
-security = "none"
+security = "plain"
 """
 
 

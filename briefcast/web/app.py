@@ -115,7 +115,7 @@ def send_confirmation(settings: Settings, secret: str, address: str) -> None:
     """Runs after the response is sent, so timing doesn't tell whether the address is known."""
     link = links.confirm_url(settings, secret, address)
     try:
-        send_message(settings.web.smtp, confirmation_message(settings, address, link))
+        send_message(settings, confirmation_message(settings, address, link))
     except Exception as exc:  # noqa: BLE001 - the visitor already has their page; log it
         log.error("confirmation mail to %s failed: %s: %s", address, type(exc).__name__, exc)
 

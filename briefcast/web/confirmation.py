@@ -15,7 +15,7 @@ from briefcast.config import Settings, WebSmtp
 
 def confirmation_message(settings: Settings, address: str, link: str) -> EmailMessage:
     publication = settings.publication
-    sender = settings.web.smtp.sender or publication.sender_email
+    sender = settings.web.smtp.from_email or publication.sender_email
     message = EmailMessage()
     message["From"] = Address(publication.sender_name, addr_spec=sender)
     message["To"] = address
@@ -41,23 +41,21 @@ def confirmation_message(settings: Settings, address: str, link: str) -> EmailMe
     return message
 
 
-def _connect(conf: WebSmtp) -> smtplib.SMTP:
+def _connect(conf: WebSmtp, tls: ssl.SSLContext) -> smtplib.SMTP:
+    port = conf.effective_port
     if conf.security == "tls":
-        return smtplib.SMTP_SSL(
-            conf.host,
-            conf.port,
-            timeout=conf.timeout_seconds,
-            context=ssl.create_default_context(),
-        )
-    client = smtplib.SMTP(conf.host, conf.port, timeout=conf.timeout_seconds)
+        return smtplib.SMTP_SSL(conf.host, port, timeout=conf.timeout_seconds, context=tls)
+    client = smtplib.SMTP(conf.host, port, timeout=conf.timeout_seconds)
     if conf.security == "starttls":
-        client.starttls(context=ssl.create_default_context())
+        client.starttls(context=tls)
     return client
 
 
-def send_message(conf: WebSmtp, message: EmailMessage) -> None:
-    """Hand one message to the configured server; smtplib's errors propagate."""
-    with _connect(conf) as client:
+def send_message(settings: Settings, message: EmailMessage) -> None:
+    """Hand one message to the ``[web.smtp]`` server; smtplib's errors propagate."""
+    conf = settings.web.smtp
+    tls = ssl.create_default_context(cafile=settings.path(conf.ca_file) if conf.ca_file else None)
+    with _connect(conf, tls) as client:
         if conf.username:
             password = conf.password.get_secret_value() if conf.password else ""
             client.login(conf.username, password)
