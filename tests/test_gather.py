@@ -166,7 +166,7 @@ def test_markdown_article_with_sections_view_sources_and_teaser(tmp_path):
     [article] = gathered.articles
     assert article.title == "Quay & crane: the plan"
     assert article.dek == "Why the terminal is going electric 🔌"
-    assert article.summary_html == "<p>Why the terminal is going electric 🔌</p>"
+    assert article.summary_html.startswith("<p>The terminal")  # the lede, not the dek again
     assert article.key == "ledger-lead"
     assert article.url == "https://ledger.example/2026/11/20/quay-plan"
     assert article.author == "João Conceição, Ana Reis"

@@ -101,9 +101,7 @@ def read_markdown_article(path: Path, zone: ZoneInfo) -> Parsed:
         url=url,
         title=title,
         dek=dek,
-        summary_html=f"<p>{html.escape(dek, quote=False)}</p>"
-        if dek
-        else first_paragraph(lead_html),
+        summary_html=first_paragraph(lead_html) or f"<p>{html.escape(dek, quote=False)}</p>",
         author=_authors(meta.get("author")),
         source="",
         published=published,
