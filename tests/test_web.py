@@ -6,7 +6,14 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from web_support import SECRET, confirmation_link, make_settings, smtp_sink
+from web_support import (
+    SECRET,
+    confirmation_link,
+    make_settings,
+    self_signed_certificate,
+    server_tls,
+    smtp_sink,
+)
 
 from briefcast import subscribers, tokens
 from briefcast.db import get_engine
@@ -277,3 +284,56 @@ def test_a_mail_server_outage_is_logged_without_secrets(tmp_path, monkeypatch, c
     assert SECRET not in caplog.text and "/confirm/" not in caplog.text
     engine = get_engine(settings.database_url)
     assert status(engine, "reader@example.org") == "pending"
+
+
+def test_confirmation_goes_through_starttls_with_login(tmp_path, monkeypatch):
+    certificate = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("WEB_SMTP_PASSWORD", "pa55-word-xyz")
+    options = {"tls_context": server_tls(certificate), "credentials": ("brief", "pa55-word-xyz")}
+    with smtp_sink(**options) as sink:
+        settings = make_settings(
+            tmp_path,
+            monkeypatch,
+            smtp_port=sink.port,
+            smtp_extra=(
+                'security = "starttls"\nusername = "brief"\n'
+                f'password = {{ env = "WEB_SMTP_PASSWORD" }}\nca_file = "{certificate[0]}"\n'
+                'from_email = "confirm@gazette.example"'
+            ),
+        )
+        with TestClient(create_app(settings)) as client:
+            client.post("/subscribe", data={"email": "reader@example.org"})
+
+        [mail] = sink.messages_to("reader@example.org")
+        assert sink.logins == ["brief"]
+        assert mail.message["From"].addresses[0].addr_spec == "confirm@gazette.example"
+        assert confirmation_link(mail.message).startswith("http://testserver/confirm/")
+
+
+def test_confirmation_goes_through_implicit_tls(tmp_path, monkeypatch):
+    # (aiosmtpd does not offer AUTH on implicit TLS, so no login here)
+    certificate = self_signed_certificate(tmp_path)
+    with smtp_sink(ssl_context=server_tls(certificate)) as sink:
+        settings = make_settings(
+            tmp_path,
+            monkeypatch,
+            smtp_port=sink.port,
+            smtp_extra=f'security = "tls"\nca_file = "{certificate[0]}"',
+        )
+        with TestClient(create_app(settings)) as client:
+            client.post("/subscribe", data={"email": "reader@example.org"})
+
+        assert len(sink.messages_to("reader@example.org")) == 1
+
+
+def test_an_untrusted_mail_server_certificate_is_refused(tmp_path, monkeypatch, caplog):
+    certificate = self_signed_certificate(tmp_path)
+    with smtp_sink(tls_context=server_tls(certificate)) as sink:
+        settings = make_settings(
+            tmp_path, monkeypatch, smtp_port=sink.port, smtp_extra='security = "starttls"'
+        )
+        with TestClient(create_app(settings)) as client, caplog.at_level("ERROR"):
+            client.post("/subscribe", data={"email": "reader@example.org"})
+
+        assert sink.received == []
+        assert "certificate verify failed" in caplog.text
