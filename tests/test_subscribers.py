@@ -1,0 +1,296 @@
+"""The subscriber store (SQLite and PostgreSQL), its CLI, and who the next edition reaches."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pytest
+from fakes.smtp_sink import SmtpSink
+from typer.testing import CliRunner
+
+from briefcast import subscribers, tokens
+from briefcast.cli_subscribers import app as cli
+from briefcast.config import Dispatch, Settings
+from briefcast.db import get_engine
+from briefcast.dispatch import dispatch_channel
+from briefcast.ledger import Ledger
+from briefcast.models import EmailVariant, RenderedEdition
+from briefcast.subscribers import ACTIVE, BOUNCED, COMPLAINED, PENDING, UNSUBSCRIBED
+from channels.base import ChannelContext
+from channels.smtp_mail import SmtpChannel, SmtpSettings
+
+PUBLICATION = {
+    "name": "The Test Gazette",
+    "site_url": "https://gazette.example",
+    "postal_address": "1 Main St",
+    "sender_email": "brief@gazette.example",
+    "web_base_url": "https://news.gazette.example/",
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        return get_engine(f"sqlite:///{tmp_path / 'subscribers.db'}")
+    return get_engine(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings.model_validate(
+        {
+            "publication": PUBLICATION,
+            "data_dir": str(tmp_path / "data"),
+            "database": {"url": f"sqlite:///{tmp_path / 'subscribers.db'}"},
+        }
+    )
+
+
+def write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_import_keeps_good_rows_and_reports_each_bad_one_by_line(engine, tmp_path):
+    subscribers.add(engine, "known@example.org", source="web")
+    csv_path = write(
+        tmp_path / "list.csv",
+        "Email,Name\n"
+        "ann@example.org,Ann\n"
+        "not-an-address,Bob\n"
+        "\n"
+        "cy@EXAMPLE.org,Cy\n"
+        ",No address\n"
+        "ANN@example.org,Ann again\n"
+        "known@example.org,Known\n"
+        "dee@exa mple.org,Dee\n"
+        '"eve@example.org","Eve, Esq."\n',
+    )
+
+    report = subscribers.import_csv(engine, csv_path)
+
+    assert report.imported == 3
+    assert [(b.line, b.value) for b in report.bad] == [
+        (3, "not-an-address"),
+        (6, ""),
+        (9, "dee@exa mple.org"),
+    ]
+    assert "@-sign" in report.bad[0].reason and report.bad[1].reason == "no address"
+    assert [(d.line, d.address) for d in report.duplicates] == [
+        (7, "ANN@example.org"),
+        (8, "known@example.org"),
+    ]
+    listed = {s.address: s for s in subscribers.list_subscribers(engine)}
+    assert set(listed) == {
+        "known@example.org",
+        "ann@example.org",
+        "cy@example.org",
+        "eve@example.org",
+    }
+    assert listed["cy@example.org"].source == "import:list.csv"
+    assert listed["eve@example.org"].name == "Eve, Esq."
+    assert listed["ann@example.org"].status == ACTIVE
+    assert listed["ann@example.org"].confirmed_at is not None
+    assert listed["ann@example.org"].created_at.tzinfo is not None
+
+
+def test_a_file_without_header_is_address_then_name(engine, tmp_path):
+    report = subscribers.import_csv(
+        engine, write(tmp_path / "plain.csv", "a@example.org,A\nb@example.org\n")
+    )
+    assert report.imported == 2
+    assert [(s.address, s.name) for s in subscribers.active(engine)] == [
+        ("a@example.org", "A"),
+        ("b@example.org", ""),
+    ]
+
+
+@pytest.mark.parametrize("status", [UNSUBSCRIBED, BOUNCED, COMPLAINED])
+def test_suppressed_addresses_are_never_reactivated(engine, tmp_path, status):
+    subscribers.add(engine, "gone@example.org")
+    before = subscribers.set_status(engine, "gone@example.org", status, reason="provider said so")
+    stamp = getattr(before, f"{status}_at")
+    assert stamp is not None and before.reason == "provider said so"
+
+    report = subscribers.import_csv(
+        engine, write(tmp_path / "again.csv", "email\nGONE@example.org\n")
+    )
+    assert report.imported == 0
+    assert [(s.line, s.address, s.status) for s in report.suppressed] == [
+        (2, "GONE@example.org", status)
+    ]
+    result = subscribers.add(engine, "gone@example.org")
+    assert not result.created and result.subscriber.status == status
+    assert subscribers.get(engine, "gone@example.org").status == status
+    assert subscribers.active(engine) == []
+
+
+def test_status_changes_are_stamped_once(engine):
+    subscribers.add(engine, "p@example.org", status=PENDING, source="web")
+    pending = subscribers.get(engine, "P@example.org")
+    assert pending.status == PENDING and pending.confirmed_at is None
+    confirmed = subscribers.set_status(engine, "p@example.org", ACTIVE, "confirmed")
+    assert confirmed.confirmed_at is not None
+    first = subscribers.set_status(engine, "p@example.org", UNSUBSCRIBED, "one-click")
+    second = subscribers.set_status(engine, "p@example.org", UNSUBSCRIBED, "one-click again")
+    assert second.unsubscribed_at == first.unsubscribed_at
+    assert second.updated_at >= first.updated_at
+    with pytest.raises(subscribers.UnknownSubscriber):
+        subscribers.set_status(engine, "nobody@example.org", BOUNCED)
+    with pytest.raises(ValueError, match="unknown status"):
+        subscribers.set_status(engine, "p@example.org", "deleted")
+
+
+def test_remove_keeps_a_suppression_row_even_for_unknown_addresses(engine, tmp_path):
+    subscribers.add(engine, "kept@example.org")
+    assert subscribers.remove(engine, "kept@example.org").status == UNSUBSCRIBED
+    never = subscribers.remove(engine, "never@example.org")
+    assert never.status == UNSUBSCRIBED and never.unsubscribed_at is not None
+    report = subscribers.import_csv(
+        engine, write(tmp_path / "l.csv", "email\nnever@example.org\nkept@example.org\n")
+    )
+    assert report.imported == 0 and len(report.suppressed) == 2
+
+
+def test_export_writes_every_status_and_timestamp(engine):
+    subscribers.add(engine, "a@example.org", name="A")
+    subscribers.add(engine, "b@example.org")
+    subscribers.set_status(engine, "b@example.org", BOUNCED, "550 unknown user")
+    out = io.StringIO()
+    assert subscribers.export_csv(engine, out) == 2
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("address,name,status,source,reason,created_at")
+    assert lines[1].startswith("a@example.org,A,active,cli,")
+    assert "b@example.org,,bounced,cli,550 unknown user," in lines[2]
+    only = io.StringIO()
+    assert subscribers.export_csv(engine, only, BOUNCED) == 1
+
+
+def test_recipients_are_the_active_subscribers_with_signed_links(engine, settings):
+    for address in ["a@example.org", "b@example.org", "c@example.org", "d@example.org"]:
+        subscribers.add(engine, address, name=address[0].upper())
+    subscribers.add(engine, "p@example.org", status=PENDING)
+    subscribers.set_status(engine, "b@example.org", UNSUBSCRIBED)
+    subscribers.set_status(engine, "c@example.org", BOUNCED)
+    subscribers.set_status(engine, "d@example.org", COMPLAINED)
+
+    (only,) = subscribers.recipients_for(engine, settings, "2026-11-20")
+
+    assert (only.email, only.name) == ("a@example.org", "A")
+    assert only.view_url == "https://news.gazette.example/archive/2026-11-20"
+    prefix = "https://news.gazette.example/u/"
+    assert only.unsubscribe_url.startswith(prefix)
+    token = only.unsubscribe_url.removeprefix(prefix)
+    secret = subscribers.link_secret(settings)
+    assert tokens.verify(secret, "unsubscribe", token) == "a@example.org"
+    with pytest.raises(tokens.BadToken):
+        tokens.verify("another-secret", "unsubscribe", token)
+
+
+def test_the_configured_web_secret_signs_the_links(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRIEFCAST_TEST_LINK_SECRET", "s3cret-for-links")
+    settings = Settings.model_validate(
+        {
+            "publication": PUBLICATION,
+            "data_dir": str(tmp_path / "data"),
+            "web": {"secret": {"env": "BRIEFCAST_TEST_LINK_SECRET"}},
+        }
+    )
+    assert subscribers.link_secret(settings) == "s3cret-for-links"
+    link = subscribers.recipient(settings, "a@example.org", "x").unsubscribe_url
+    assert tokens.verify("s3cret-for-links", "unsubscribe", link.rsplit("/", 1)[1])
+    assert not (tmp_path / "data" / "link-secret").exists()
+
+
+def edition(edition_id: str) -> RenderedEdition:
+    return RenderedEdition(
+        edition_id=edition_id,
+        edition_date=date.fromisoformat(edition_id),
+        publication="The Test Gazette",
+        site_url="https://gazette.example",
+        articles=[],
+        email=EmailVariant(
+            subject="Brief",
+            preheader="p",
+            html='<a href="%%unsubscribe_url%%">Unsubscribe</a>',
+            text="Unsubscribe: %%unsubscribe_url%%",
+        ),
+        x_posts=[],
+        x_thread=False,
+        telegram_messages=[],
+    )
+
+
+def test_suppressed_addresses_receive_nothing_in_the_next_edition(settings):
+    engine = get_engine(settings.database_url)
+    everyone = [f"r{i}@example.org" for i in range(6)]
+    for address in everyone:
+        subscribers.add(engine, address)
+    ledger = Ledger(engine)
+    policy = Dispatch(max_attempts=2, backoff_seconds=0)
+
+    def send(edition_id: str, sink: SmtpSink) -> list[str]:
+        before = len(sink.received)
+        adapter = SmtpChannel(
+            SmtpSettings(host="127.0.0.1", port=sink.port, security="plain"),
+            ChannelContext(
+                publication=settings.publication,
+                data_dir=settings.data_dir,
+                recipients=subscribers.recipients_for(engine, settings, edition_id),
+            ),
+        )
+        dispatch_channel(adapter, "smtp", edition(edition_id), ledger, policy)
+        return sorted(a for r in sink.received[before:] for a in r.rcpt_tos)
+
+    with SmtpSink() as sink:
+        assert send("2026-11-20", sink) == everyone
+        subscribers.remove(engine, "r1@example.org", reason="one-click")
+        subscribers.set_status(engine, "r2@example.org", BOUNCED, "550 5.1.1")
+        subscribers.set_status(engine, "r3@example.org", COMPLAINED, "spamreport")
+        assert send("2026-11-21", sink) == ["r0@example.org", "r4@example.org", "r5@example.org"]
+
+
+# -- the CLI --------------------------------------------------------------------
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_cli_import_add_remove_list_export(tmp_path):
+    config = write(
+        tmp_path / "briefcast.toml",
+        f'data_dir = "{tmp_path / "data"}"\n'
+        "[publication]\n"
+        'name = "T"\nsite_url = "https://t.example"\npostal_address = "x"\n'
+        'sender_email = "brief@t.example"\n',
+    )
+    csv_path = write(tmp_path / "people.csv", "email,name\na@example.org,A\nbad-row,B\n")
+    c = ("--config", str(config))
+
+    result = run("import", str(csv_path), *c)
+    assert result.exit_code == 1  # bad rows are worth a non-zero exit; good rows still went in
+    assert "1 imported" in result.output and "1 bad rows" in result.output
+    assert f"{csv_path}:3: bad address 'bad-row'" in result.output
+
+    assert run("add", "b@example.org", "--name", "Bee", *c).exit_code == 0
+    assert run("remove", "a@example.org", *c).output.strip() == "a@example.org unsubscribed"
+    result = run("add", "a@example.org", *c)
+    assert result.exit_code == 1 and "not reactivated" in result.output
+    assert run("add", "nonsense", *c).exit_code == 2
+
+    listed = run("list", "--status", "active", *c)
+    assert listed.exit_code == 0 and "b@example.org\tBee\tactive\tcli" in listed.output
+    assert "a@example.org" not in listed.output
+    assert run("list", "--status", "gone", *c).exit_code == 2
+
+    out = tmp_path / "export.csv"
+    assert run("export", str(out), *c).exit_code == 0
+    exported = out.read_text().splitlines()
+    assert len(exported) == 3 and exported[1].startswith("a@example.org,A,unsubscribed,")
+
+
+def test_cli_reports_a_broken_config(tmp_path):
+    result = run("list", "--config", str(tmp_path / "missing.toml"))
+    assert result.exit_code == 2 and "config file not found" in result.output
