@@ -1,0 +1,3 @@
+from briefcast.cli import app
+
+app()
