@@ -337,3 +337,34 @@ def test_an_untrusted_mail_server_certificate_is_refused(tmp_path, monkeypatch, 
 
         assert sink.received == []
         assert "certificate verify failed" in caplog.text
+
+
+def test_a_new_confirmation_can_be_asked_for_once_the_interval_has_passed():
+    from briefcast.web.throttle import ResendGuard
+
+    now = [1000.0]
+    guard = ResendGuard(interval_seconds=300, clock=lambda: now[0])
+
+    assert guard.allow("Reader@example.org")
+    assert not guard.allow("reader@example.org")
+    assert guard.allow("other@example.org")
+    now[0] += 301
+    assert guard.allow("reader@example.org")
+
+
+def test_the_whole_round_trip_on_postgresql(tmp_path, monkeypatch, sink, postgres_url):
+    settings = make_settings(tmp_path, monkeypatch, smtp_port=sink.port, database_url=postgres_url)
+    engine = get_engine(settings.database_url)
+    with TestClient(create_app(settings)) as client:
+        client.post("/subscribe", data={"email": "reader@example.org"})
+        link = path_of(confirmation_link(sink.messages_to("reader@example.org")[0].message))
+        client.post(link)
+        assert status(engine, "reader@example.org") == "active"
+
+        client.post(unsubscribe_path(settings, "reader@example.org"), data=ONE_CLICK)
+        assert status(engine, "reader@example.org") == "unsubscribed"
+
+        subscribers.add(engine, "spam@example.org", status="active")
+        events = [{"email": "spam@example.org", "event": "spamreport", "timestamp": 1}]
+        assert client.post("/webhooks/sendgrid", json=events).json()["updated"] == 1
+        assert status(engine, "spam@example.org") == "complained"

@@ -32,6 +32,9 @@ sender_email = "brief@gazette.example"
 sender_name = "The Test Gazette"
 web_base_url = "{base_url}"
 
+[database]
+url = "{database_url}"
+
 [web]
 secret = {{ env = "{secret_env}" }}
 {web_extra}
@@ -51,6 +54,7 @@ def make_settings(
     base_url: str = "http://testserver",
     web_extra: str = "",
     smtp_extra: str = 'security = "plain"',
+    database_url: str = "",
 ) -> Settings:
     monkeypatch.setenv(SECRET_ENV, SECRET)
     monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
@@ -62,6 +66,7 @@ def make_settings(
             smtp_port=smtp_port,
             web_extra=web_extra,
             smtp_extra=smtp_extra,
+            database_url=database_url,
         )
     )
     return load_settings(path)

@@ -70,9 +70,9 @@ def create_app(settings: Settings) -> FastAPI:
         engine=get_engine(settings.database_url),
         secret=subscribers.link_secret(settings),
         templates=_templates(settings),
+        resend_guard=ResendGuard(),
         webhook_key=_webhook_key(settings),
     )
-    app.state.resend_guard = ResendGuard()
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -134,7 +134,7 @@ def subscribe(
             request, "subscribe.html", status_code=400, error=str(exc), email=email, name=name
         )
     wanted = subscriptions.request_subscription(ctx.engine, address, name)
-    if wanted and request.app.state.resend_guard.allow(address):
+    if wanted and ctx.resend_guard.allow(address):
         background.add_task(send_confirmation, ctx.settings, ctx.secret, address)
     return page(request, "check_inbox.html", address=address)
 

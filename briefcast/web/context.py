@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
 from briefcast.config import Settings
+from briefcast.web.throttle import ResendGuard
 
 
 @dataclass
@@ -18,6 +19,7 @@ class WebContext:
     engine: Engine
     secret: str
     templates: Jinja2Templates
+    resend_guard: ResendGuard
     webhook_key: Any = None  # an EllipticCurvePublicKey when verification is configured
 
 
