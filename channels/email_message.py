@@ -8,6 +8,8 @@ filled in, and the one-click unsubscribe headers Gmail and Yahoo require
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -18,6 +20,8 @@ from briefcast.render.placeholders import personalize
 from channels.base import Recipient
 
 TEST_PREFIX = "[TEST] "
+
+log = logging.getLogger("briefcast.channels.email")
 
 
 def subject_for(edition: RenderedEdition, test: bool) -> str:
@@ -43,6 +47,21 @@ def list_unsubscribe(recipient: Recipient, mailto: str | None = None) -> dict[st
         "List-Unsubscribe": ", ".join(targets),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+
+
+def warn_unless_https(recipients: Sequence[Recipient], channel: str) -> None:
+    """RFC 8058 one-click needs an HTTPS link; mailbox providers ignore anything else."""
+    plain = [
+        r for r in recipients if r.unsubscribe_url and not r.unsubscribe_url.startswith("https:")
+    ]
+    if plain:
+        log.warning(
+            "%s: %d unsubscribe links are not HTTPS (e.g. %s...); mailbox providers honour "
+            "one-click unsubscribe only over HTTPS: set publication.web_base_url to https://",
+            channel,
+            len(plain),
+            plain[0].unsubscribe_url.split("/u/")[0],
+        )
 
 
 def build_email(

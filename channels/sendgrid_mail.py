@@ -41,7 +41,12 @@ from briefcast.config import Secret
 from briefcast.models import RenderedEdition
 from briefcast.render.placeholders import KNOWN, OPTIONAL, placeholders_in
 from channels.base import BaseChannel, ChannelSettings, Delivery, Outcome, Receipt, Recipient
-from channels.email_message import list_unsubscribe, recipient_values, subject_for
+from channels.email_message import (
+    list_unsubscribe,
+    recipient_values,
+    subject_for,
+    warn_unless_https,
+)
 from channels.errors import (
     AuthError,
     ContentError,
@@ -206,6 +211,8 @@ class SendGridChannel(BaseChannel):
             if size > MAX_SUBSTITUTION_BYTES:
                 raise ContentError(f"{recipient.email}: substitutions exceed 10,000 bytes")
             plan.append(Delivery(key, recipient))
+        if not self.context.test_send:
+            warn_unless_https([d.payload for d in plan], self.name)
         self.edition = edition
         self.names = names
         return plan

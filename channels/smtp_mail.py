@@ -26,7 +26,7 @@ from pydantic import Field
 from briefcast.config import Secret
 from briefcast.models import RenderedEdition
 from channels.base import BaseChannel, ChannelSettings, Delivery, Outcome, Receipt, Recipient
-from channels.email_message import build_email
+from channels.email_message import build_email, warn_unless_https
 from channels.errors import (
     AuthError,
     ChannelError,
@@ -111,6 +111,8 @@ class SmtpChannel(BaseChannel):
             except (ValueError, TypeError) as exc:
                 raise ContentError(f"{recipient.email}: {exc}") from exc
             plan.append(Delivery(key, recipient))
+        if not self.context.test_send:
+            warn_unless_https([d.payload for d in plan], self.name)
         self.edition = edition
         return plan
 
