@@ -32,10 +32,18 @@ class Decision:
 
     @property
     def reason(self) -> str:
-        note = f": {self.note}" if self.note else ""
         if self.timed_out:
-            return f"no decision in time{note}"
+            return self.note
+        note = f": {self.note}" if self.note else ""
         return f"{'approved' if self.approved else 'rejected'} by an operator{note}"
+
+
+def duration(seconds: int) -> str:
+    """``90`` → ``90 seconds``, ``10800`` → ``3 hours``."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.3g} {unit}s"
+    return f"{seconds} second{'' if seconds == 1 else 's'}"
 
 
 def wait_for_approval(description: str, timeout_seconds: int, poll_seconds: int) -> Decision:
@@ -51,6 +59,7 @@ def wait_for_approval(description: str, timeout_seconds: int, poll_seconds: int)
             poll_interval=min(poll_seconds, timeout_seconds),
         )
     except FlowPauseTimeout:
-        minutes = timeout_seconds / 60
-        return Decision(False, f"nobody answered within {minutes:g} minutes", timed_out=True)
+        return Decision(
+            False, f"nobody approved it within {duration(timeout_seconds)}", timed_out=True
+        )
     return Decision(answer.approve, answer.note.strip())

@@ -164,7 +164,11 @@ def approval_request(
 
 
 def refused(decision: Decision, edition_id: str) -> State:
-    """The final state of a run that sent nothing to subscribers: shown as such in the UI."""
+    """The final state of a run that sent nothing to subscribers: shown as such in the UI.
+
+    After a timeout the server replaces any state with its own Failed one, whose message
+    is built from our state's name: "The flow was not approved and never resumed."
+    """
     message = f"Edition {edition_id} was not delivered: {decision.reason}."
     if decision.timed_out:
         return Failed(name="Not approved", message=message)
@@ -231,7 +235,8 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
             settings.schedule.approval_timeout_seconds,
             settings.schedule.approval_poll_seconds,
         )
-        logger.info("edition %s %s", edition.edition_id, decision.reason)
+        log = logger.warning if decision.timed_out else logger.info
+        log("edition %s: %s", edition.edition_id, decision.reason)
         result["decision"] = decision.reason
         if not decision.approved:
             withdraw_archive(settings, edition)
