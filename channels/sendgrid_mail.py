@@ -183,6 +183,7 @@ class SendGridChannel(BaseChannel):
     def __init__(self, settings: SendGridSettings, context) -> None:
         super().__init__(settings, context)
         self.edition: RenderedEdition | None = None
+        self.names: set[str] = set()  # the placeholders this edition uses
         self.client = SendGridAPIClient(
             settings.api_key.get_secret_value(), host=settings.base_url.rstrip("/")
         )
@@ -207,7 +208,8 @@ class SendGridChannel(BaseChannel):
                 raise ContentError(f"{recipient.email}: no value for {', '.join(missing)}")
             if not self.context.test_send and not recipient.unsubscribe_url:
                 raise ContentError(f"{recipient.email}: no unsubscribe link")
-            size = sum(len(k) + len(v) for k, v in _substitutions(recipient, names).items())
+            subs = _substitutions(recipient, names)
+            size = sum(len(k.encode()) + len(v.encode()) for k, v in subs.items())
             if size > MAX_SUBSTITUTION_BYTES:
                 raise ContentError(f"{recipient.email}: substitutions exceed 10,000 bytes")
             plan.append(Delivery(key, recipient))
@@ -247,7 +249,8 @@ class SendGridChannel(BaseChannel):
                     Header("List-Unsubscribe", unsubscribe["List-Unsubscribe"])
                 )
             mail.add_personalization(personalization, index=position)
-        mail.add_header(Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        if any(d.payload.unsubscribe_url for d in batch):
+            mail.add_header(Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
         for category in reversed(settings.categories):  # the SDK prepends each one
             mail.add_category(Category(category))
         mail.add_custom_arg(CustomArg("edition_id", edition.edition_id))

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from briefcast.config import Secret
 from briefcast.models import RenderedEdition
@@ -55,6 +55,12 @@ class SmtpSettings(ChannelSettings):
     ca_file: str = Field("", description="Trust this CA bundle (a private mail server).")
     local_hostname: str | None = Field(None, description="Name sent in EHLO.")
 
+    @model_validator(mode="after")
+    def _password_with_username(self) -> SmtpSettings:
+        if self.username and self.password is None:
+            raise ValueError("a username needs a password")
+        return self
+
 
 class _Broken(Exception):
     """The session cannot go on.
@@ -84,8 +90,6 @@ class SmtpChannel(BaseChannel):
         super().__init__(settings, context)
         self.max_batch = settings.max_batch
         self.edition: RenderedEdition | None = None
-        if settings.username and settings.password is None:
-            raise ConfigError("smtp: a username needs a password")
 
     @property
     def port(self) -> int:

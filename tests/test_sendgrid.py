@@ -385,3 +385,34 @@ def test_the_fake_enforces_the_1000_recipient_cap():
             client.send(body)
         assert caught.value.status_code == 400
         assert b"may not exceed 1000" in caught.value.body
+
+
+def test_configured_through_the_registry_and_the_pipeline(tmp_path, fake):
+    from briefcast import pipeline
+    from channels.registry import load_registry
+
+    assert load_registry().get("sendgrid") is SendGridChannel
+    settings = Settings.model_validate(
+        {
+            "publication": {
+                "name": "G",
+                "site_url": "https://g.example",
+                "postal_address": "1 Main St",
+                "sender_email": "brief@g.example",
+                "web_base_url": "https://g.example",
+            },
+            "data_dir": str(tmp_path / "data"),
+            "channels": {
+                "sendgrid": {"api_key": {"env": "SENDGRID_TEST_KEY"}, "base_url": fake.url}
+            },
+        }
+    )
+    engine = get_engine(settings.database_url)
+    subscribers.add(engine, "a@example.org")
+    subscribers.add(engine, "b@example.org")
+    recipients = subscribers.recipients_for(engine, settings, "2026-11-20")
+
+    report = pipeline.deliver(settings, edition(), "sendgrid", recipients)
+
+    assert report.delivered == 2
+    assert sorted(m.to for m in fake.delivered) == ["a@example.org", "b@example.org"]
