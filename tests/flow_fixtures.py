@@ -8,6 +8,7 @@ whole session.
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 import time
@@ -68,9 +69,10 @@ def write_newsroom(
     root: Path,
     *,
     subscribers: tuple[str, ...] = SUBSCRIBERS,
+    test_to: tuple[str, ...] = (EDITOR,),
     schedule: str = "",
 ) -> Newsroom:
-    """Articles, a config and a subscriber list under ``root``."""
+    """Articles, a config and a subscriber list under ``root``; ``schedule``: more [schedule]."""
     articles = root / "articles"
     articles.mkdir(parents=True, exist_ok=True)
     for number, (name, (title, dek, priority, body)) in enumerate(ARTICLES.items()):
@@ -121,19 +123,20 @@ def write_newsroom(
 
             [schedule]
             approval_poll_seconds = 1
-            test_to = ["{EDITOR}"]
+            test_to = {json.dumps(list(test_to))}
             """
         )
         + schedule,
         encoding="utf-8",
     )
-    from briefcast import subscribers as store
-    from briefcast.config import load_settings
-    from briefcast.db import get_engine
+    if subscribers:
+        from briefcast import subscribers as store
+        from briefcast.config import load_settings
+        from briefcast.db import get_engine
 
-    engine = get_engine(load_settings(config).database_url)
-    for address in subscribers:
-        store.add(engine, address, source="test")
+        engine = get_engine(load_settings(config).database_url)
+        for address in subscribers:
+            store.add(engine, address, source="test")
     return Newsroom(config=config, data=data)
 
 

@@ -1,0 +1,195 @@
+"""The pieces around the flow that need no Prefect server: preview, report, schedule, form."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from flow_fixtures import write_newsroom
+
+from briefcast.config import ConfigFileError, load_settings
+from briefcast.dispatch import ChannelReport
+from briefcast.models import (
+    EmailVariant,
+    RenderedEdition,
+    TelegramMessage,
+    TelegramPhoto,
+    XPost,
+)
+from flows.approval import Decision, duration
+from flows.artifacts import escape_markdown, fenced, preview_markdown, report_rows
+
+
+def edition(**changes) -> RenderedEdition:
+    fields = dict(
+        edition_id="2026-03-10",
+        edition_date=date(2026, 3, 10),
+        publication="The Test Gazette",
+        site_url="https://gazette.example",
+        articles=[],
+        email=EmailVariant(
+            subject="Bridge reopens",
+            preheader="Buses are back",
+            html="<html></html>",
+            text="The text version\n```not a fence end```",
+        ),
+        x_posts=[XPost(text="Bridge reopens https://t.example", weighted_length=38)],
+        x_thread=False,
+        telegram_photo=TelegramPhoto(url="https://img.example/b.jpg", caption="<b>Bridge</b>"),
+        telegram_messages=[TelegramMessage(text="<b>Bridge</b> &amp; tunnel")],
+    )
+    return RenderedEdition(**{**fields, **changes})
+
+
+def test_preview_shows_every_part_with_its_length():
+    page = preview_markdown(edition(), html_link="http://127.0.0.1:8000/archive/2026-03-10")
+
+    assert "**Subject:** Bridge reopens" in page
+    assert "**Preheader:** Buses are back" in page
+    assert "````\nThe text version\n```not a fence end```\n````" in page
+    assert "weighted length 38/280" in page
+    assert "caption length 6/1024" in page  # "Bridge": tags do not count
+    assert "length 15/4096" in page  # "Bridge & tunnel": the entity counts as one character
+    assert "](http://127.0.0.1:8000/archive/2026-03-10)" in page
+
+
+def test_preview_flags_what_is_over_a_limit():
+    long_post = XPost(text="x" * 300, weighted_length=300)
+    page = preview_markdown(edition(x_posts=[long_post]))
+
+    assert "weighted length 300/280 **over the limit**" in page
+
+
+def test_titles_cannot_inject_markdown_into_the_preview():
+    hostile = edition(
+        email=edition().email.model_copy(
+            update={"subject": "[click me](javascript:alert(1)) # <script>"}
+        )
+    )
+    page = preview_markdown(hostile)
+
+    assert "[click me](javascript" not in page
+    assert r"\[click me\]\(javascript:alert\(1\)\) \# \<script\>" in page
+
+
+def test_fences_outgrow_the_backticks_inside():
+    assert fenced("a ````` b").startswith("``````\n")
+    assert escape_markdown("a\n  b") == "a b"
+
+
+def test_the_report_has_one_row_per_channel_in_a_fixed_order():
+    report = ChannelReport("sendgrid", delivered=2, failed=1, errors=["c@d.example: bounced"])
+    (row,) = report_rows([report])
+
+    assert list(row) == [
+        "channel",
+        "delivered",
+        "skipped",
+        "failed",
+        "in doubt",
+        "held back",
+        "reasons",
+    ]
+    assert row["failed"] == 1 and row["reasons"] == "c@d.example: bounced"
+
+
+def test_decisions_say_why():
+    assert Decision(True, "fine").reason == "approved by an operator: fine"
+    assert Decision(False).reason == "rejected by an operator"
+    assert duration(10800) == "3 hours" and duration(150) == "2.5 minutes"
+    assert duration(1) == "1 second"
+
+
+# -- [schedule] and the served deployment ------------------------------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
+    return load_settings(write_newsroom(tmp_path, subscribers=()).config)
+
+
+def test_schedule_defaults_to_six_in_the_morning_with_approval(settings):
+    assert settings.schedule.cron == "0 6 * * *"
+    assert settings.schedule.require_approval is True
+    assert settings.schedule.deployment == "daily"
+
+
+@pytest.mark.parametrize(
+    ("line", "test_to", "complaint"),
+    [
+        ('cron = "0 6 * *"', (), "schedule.cron: Value error, cron needs five fields"),
+        ("", ("not-an-address",), "schedule.test_to: Value error, not an email address"),
+        ("approve = true", (), "schedule.approve: unknown key"),
+        ("approval_timeout_seconds = 0", (), "schedule.approval_timeout_seconds: Input should"),
+    ],
+)
+def test_schedule_mistakes_name_the_key(tmp_path, monkeypatch, line, test_to, complaint):
+    monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
+    room = write_newsroom(tmp_path, subscribers=(), test_to=test_to, schedule=line + "\n")
+
+    with pytest.raises(ConfigFileError) as caught:
+        load_settings(room.config)
+    assert complaint in str(caught.value)
+
+
+def test_the_deployment_runs_daily_in_the_publications_time_zone(settings):
+    from flows.serve import build_deployment
+
+    deployment = build_deployment(settings)
+
+    (schedule,) = deployment.schedules
+    assert schedule.schedule.cron == "0 6 * * *"
+    assert schedule.schedule.timezone == "Europe/Lisbon"
+    assert deployment.name == "daily"
+    assert deployment.entrypoint == "flows.daily_brief.daily_brief"
+    assert deployment.parameters == {
+        "brief": {"require_approval": True, "config_path": str(settings.source_file)}
+    }
+
+
+def test_an_impossible_cron_is_a_config_error(tmp_path, monkeypatch):
+    from flows.serve import daily_schedule
+
+    monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
+    room = write_newsroom(tmp_path, subscribers=(), schedule='cron = "61 6 * * *"\n')
+
+    with pytest.raises(ConfigFileError, match="schedule.cron"):
+        daily_schedule(load_settings(room.config))
+
+
+def test_every_field_of_the_run_form_explains_itself():
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.daily_brief import daily_brief
+
+    schema = parameter_schema(daily_brief).model_dump()
+    assert list(schema["properties"]) == ["brief"]
+    assert schema["properties"]["brief"]["description"].startswith("What to publish")
+    fields = schema["definitions"]["BriefParameters"]["properties"]
+    assert set(fields) == {
+        "edition_date",
+        "channels",
+        "dry_run",
+        "test_to",
+        "require_approval",
+        "config_path",
+    }
+    for name, field in fields.items():
+        assert field.get("title") and len(field.get("description", "")) > 20, name
+    assert {"format": "date", "type": "string"} in fields["edition_date"]["anyOf"]
+
+
+def test_the_channels_field_offers_the_configured_channels():
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.daily_brief import daily_brief
+    from flows.serve import offer_configured_channels
+
+    schema = offer_configured_channels(
+        parameter_schema(daily_brief).model_dump(), ["outbox", "sendgrid"]
+    )
+
+    channels = schema["definitions"]["BriefParameters"]["properties"]["channels"]
+    assert channels["items"]["enum"] == ["outbox", "sendgrid"]
+    assert channels["uniqueItems"] is True
