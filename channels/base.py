@@ -4,9 +4,11 @@ An adapter is a class with a ``name``, a pydantic ``Settings`` model and two
 methods: ``plan`` turns a rendered edition into the deliveries it would make
 (validating every one of them before anything is sent), and ``send`` makes one
 attempt at a batch of them. ``send`` returns one outcome per delivery, in order:
-a :class:`Receipt`, or a :class:`~channels.errors.DeliveryError` for a delivery
-that failed on its own (an SMTP 550 for one recipient). An error that fails the
-whole batch is raised instead. Retries, waits and the ledger are the
+a :class:`Receipt`, a :class:`~channels.errors.DeliveryError` for a delivery
+that failed on its own (an SMTP 550 for one recipient), or ``None`` when the
+adapter cannot tell whether the provider took it (the connection died before
+the reply): the ledger then keeps it in doubt rather than sending it twice. An
+error that fails the whole batch is raised instead. Retries, waits and the ledger are the
 dispatcher's business, not the adapter's.
 """
 
@@ -51,7 +53,7 @@ class Receipt:
     detail: str = ""
 
 
-Outcome = Receipt | DeliveryError
+Outcome = Receipt | DeliveryError | None
 
 
 @dataclass
