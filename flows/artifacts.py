@@ -39,6 +39,12 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
+def link(text: str, url: str) -> str:
+    """A Markdown link; the URL's parentheses and spaces encoded so they cannot end it."""
+    target = url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    return f"[{escape_markdown(text)}]({target})"
+
+
 def fenced(text: str, language: str = "") -> str:
     """A code block whose fence no backtick run in ``text`` can close early."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
@@ -82,7 +88,7 @@ def preview_markdown(
         "",
     ]
     if html_link:
-        lines += [f"**HTML version:** [{escape_markdown(html_link)}]({html_link})", ""]
+        lines += [f"**HTML version:** {link('open the email as it will look', html_link)}", ""]
     lines += ["**Text version:**", "", fenced(email.text), ""]
 
     thread = ", a thread" if edition.x_thread and len(edition.x_posts) > 1 else ""

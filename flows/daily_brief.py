@@ -15,7 +15,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
-from prefect.states import Cancelled, Failed, State
+from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from briefcast import pipeline
@@ -156,23 +156,25 @@ def approval_request(
     return (
         f"**Edition {esc(edition.edition_id)}** of {esc(edition.publication)}: "
         f"{len(edition.articles)} articles, subject “{esc(edition.email.subject)}”.\n\n"
-        f"{proofs} The full preview is in this run's Artifacts; the email as it will look: "
-        f"[{esc(html_link)}]({html_link}).\n\n"
+        f"{proofs} The full preview is in this run's Artifacts; "
+        f"{artifacts.link('open the email as it will look', html_link)}.\n\n"
         f"Approve to deliver on {esc(', '.join(channels))} to {subscribers} subscribers and "
         f"followers now. Reject and nothing is sent."
     )
 
 
-def refused(decision: Decision, edition_id: str) -> State:
-    """The final state of a run that sent nothing to subscribers: shown as such in the UI.
+def refused(decision: Decision, edition_id: str, result: dict) -> State:
+    """The final state of a run that sent nothing to subscribers, named for the UI.
 
-    After a timeout the server replaces any state with its own Failed one, whose message
-    is built from our state's name: "The flow was not approved and never resumed."
+    A rejection is a decision, not an error: Completed, named "Rejected" (a Cancelled
+    state would make the engine log a traceback). After a timeout the server replaces
+    any state with its own Failed one, its message built from our state's name:
+    "The flow was not approved and never resumed."
     """
     message = f"Edition {edition_id} was not delivered: {decision.reason}."
     if decision.timed_out:
         return Failed(name="Not approved", message=message)
-    return Cancelled(name="Rejected", message=message)
+    return Completed(name="Rejected", message=message, data=result)
 
 
 DEFAULT_BRIEF = BriefParameters()
@@ -240,7 +242,7 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
         result["decision"] = decision.reason
         if not decision.approved:
             withdraw_archive(settings, edition)
-            return refused(decision, edition.edition_id)
+            return refused(decision, edition.edition_id, result)
 
     pipeline.ledger_for(settings).record_edition(
         edition.edition_id, edition_date, [a.key for a in edition.articles]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from typing import Any
 from uuid import UUID
 
@@ -108,6 +109,8 @@ def register(settings: Settings, runner: Runner) -> UUID:
 def serve(settings: Settings, *, pause_on_shutdown: bool = False) -> None:
     """Register the deployment and execute its runs until interrupted."""
     api_url()
+    if settings.source_file:  # a run whose form left "Config file" empty uses ours
+        os.environ["BRIEFCAST_CONFIG"] = str(settings.source_file)
     runner = Runner(
         name=f"briefcast-{settings.schedule.deployment}", pause_on_shutdown=pause_on_shutdown
     )

@@ -176,7 +176,8 @@ def test_a_rejected_edition_sends_nothing_and_says_why(newsroom):
     resume_flow_run(run_id, run_input={"approve": False, "note": "typo in the lead"})
     state = background.finish()
 
-    assert state.is_cancelled() and state.name == "Rejected"
+    assert state.is_completed() and state.name == "Rejected"
+    assert state.result()["decision"] == "rejected by an operator: typo in the lead"
     assert "typo in the lead" in state.message and "not delivered" in state.message
     assert newsroom.emails(EDITION) == []
     assert not (newsroom.outbox(EDITION) / "x").exists()

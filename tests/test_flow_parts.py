@@ -50,7 +50,7 @@ def test_preview_shows_every_part_with_its_length():
     assert "weighted length 38/280" in page
     assert "caption length 6/1024" in page  # "Bridge": tags do not count
     assert "length 15/4096" in page  # "Bridge & tunnel": the entity counts as one character
-    assert "](http://127.0.0.1:8000/archive/2026-03-10)" in page
+    assert "[open the email as it will look](http://127.0.0.1:8000/archive/2026-03-10)" in page
 
 
 def test_preview_flags_what_is_over_a_limit():
