@@ -18,6 +18,7 @@ from email.utils import format_datetime, make_msgid
 from briefcast.models import RenderedEdition
 from briefcast.render.placeholders import personalize
 from channels.base import Recipient
+from channels.errors import ContentError
 
 TEST_PREFIX = "[TEST] "
 
@@ -91,3 +92,24 @@ def build_email(
     message.set_content(personalize(edition.email.text, values, html=False))
     message.add_alternative(personalize(edition.email.html, values, html=True), subtype="html")
     return message
+
+
+def mailing_list(context, channel: str) -> list[Recipient]:
+    """The context's recipients, each address once, all with an unsubscribe link.
+
+    A subscriber message without a one-click unsubscribe link is refused before
+    anything is sent (test sends are exempt); plain-HTTP links get a warning.
+    """
+    seen: set[str] = set()
+    recipients: list[Recipient] = []
+    for recipient in context.recipients:
+        key = recipient.email.lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        if not context.test_send and not recipient.unsubscribe_url:
+            raise ContentError(f"{recipient.email}: no unsubscribe link")
+        recipients.append(recipient)
+    if not context.test_send:
+        warn_unless_https(recipients, channel)
+    return recipients

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from briefcast.models import RenderedEdition
 from channels.base import BaseChannel, ChannelSettings, Delivery, Receipt
-from channels.email_message import build_email
+from channels.email_message import build_email, mailing_list
 
 
 class OutboxSettings(ChannelSettings):
@@ -43,7 +43,7 @@ class OutboxChannel(BaseChannel):
         self.edition = edition
         plan = [
             Delivery(f"email:{r.email.lower()}", ("email", r))
-            for r in dict.fromkeys(self.context.recipients)
+            for r in mailing_list(self.context, self.name)
         ]
         plan += [
             Delivery(f"x:post-{n}", ("x", post.model_dump()))

@@ -43,9 +43,9 @@ from briefcast.render.placeholders import KNOWN, OPTIONAL, placeholders_in
 from channels.base import BaseChannel, ChannelSettings, Delivery, Outcome, Receipt, Recipient
 from channels.email_message import (
     list_unsubscribe,
+    mailing_list,
     recipient_values,
     subject_for,
-    warn_unless_https,
 )
 from channels.errors import (
     AuthError,
@@ -196,25 +196,16 @@ class SendGridChannel(BaseChannel):
         names |= placeholders_in(variant.subject)
         required = (names & KNOWN) - OPTIONAL
         plan: list[Delivery] = []
-        seen: set[str] = set()
-        for recipient in self.context.recipients:
-            key = recipient.email.lower()
-            if key in seen:
-                continue
-            seen.add(key)
+        for recipient in mailing_list(self.context, self.name):
             values = recipient_values(recipient)
             missing = sorted(n for n in required if not values.get(n))
             if missing:
                 raise ContentError(f"{recipient.email}: no value for {', '.join(missing)}")
-            if not self.context.test_send and not recipient.unsubscribe_url:
-                raise ContentError(f"{recipient.email}: no unsubscribe link")
             subs = _substitutions(recipient, names)
             size = sum(len(k.encode()) + len(v.encode()) for k, v in subs.items())
             if size > MAX_SUBSTITUTION_BYTES:
                 raise ContentError(f"{recipient.email}: substitutions exceed 10,000 bytes")
-            plan.append(Delivery(key, recipient))
-        if not self.context.test_send:
-            warn_unless_https([d.payload for d in plan], self.name)
+            plan.append(Delivery(recipient.email.lower(), recipient))
         self.edition = edition
         self.names = names
         return plan

@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 from briefcast.config import Secret
 from briefcast.models import RenderedEdition
 from channels.base import BaseChannel, ChannelSettings, Delivery, Outcome, Receipt, Recipient
-from channels.email_message import build_email, warn_unless_https
+from channels.email_message import build_email, mailing_list
 from channels.errors import (
     AuthError,
     ChannelError,
@@ -102,21 +102,12 @@ class SmtpChannel(BaseChannel):
     def plan(self, edition: RenderedEdition) -> list[Delivery]:
         """One delivery per distinct address; build each message once to catch bad content."""
         plan: list[Delivery] = []
-        seen: set[str] = set()
-        for recipient in self.context.recipients:
-            key = recipient.email.lower()
-            if key in seen:
-                continue
-            seen.add(key)
-            if not self.context.test_send and not recipient.unsubscribe_url:
-                raise ContentError(f"{recipient.email}: no unsubscribe link")
+        for recipient in mailing_list(self.context, self.name):
             try:
                 self._message(edition, recipient)
             except (ValueError, TypeError) as exc:
                 raise ContentError(f"{recipient.email}: {exc}") from exc
-            plan.append(Delivery(key, recipient))
-        if not self.context.test_send:
-            warn_unless_https([d.payload for d in plan], self.name)
+            plan.append(Delivery(recipient.email.lower(), recipient))
         self.edition = edition
         return plan
 
