@@ -244,6 +244,7 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
             withdraw_archive(settings, edition)
             return refused(decision, edition.edition_id, result)
 
+    pipeline.write_archive(settings, edition)  # again: a rejected run of it may have withdrawn it
     pipeline.ledger_for(settings).record_edition(
         edition.edition_id, edition_date, [a.key for a in edition.articles]
     )
