@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
+import subprocess
+import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -189,3 +194,155 @@ def run_artifacts(flow_run_id) -> dict[str, object]:
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
     return {artifact.key: artifact for artifact in found}
+
+
+# -- a real Prefect server and a served deployment ---------------------------------------------
+
+REQUIRE = os.environ.get("BRIEFCAST_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(reason: str):
+    """Skip (visibly), or fail when CI says the service must be there."""
+    if REQUIRE:
+        pytest.fail(f"{reason} (BRIEFCAST_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+@dataclass
+class Service:
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # the server's own workers too
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+    def tail(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
+
+
+def start(command: list[str], env: dict[str, str], log: Path, cwd: Path) -> Service:
+    handle = log.open("wb")
+    process = subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    handle.close()
+    return Service(process, log)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class PrefectServer:
+    url: str  # the UI's base URL
+    api_url: str
+    env: dict[str, str]
+
+
+@pytest.fixture(name="prefect_server", scope="session")
+def prefect_server_fixture(tmp_path_factory):
+    """``prefect server start`` on 127.0.0.1, with its UI, on a SQLite file in a temp home."""
+    import httpx
+
+    prefect = Path(sys.executable).with_name("prefect")
+    if not prefect.exists():
+        unavailable(f"the prefect command is not installed next to {sys.executable}")
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": f"{url}/api",
+        "PREFECT_UI_API_URL": f"{url}/api",  # what the browser calls
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+    }
+    server = start(
+        [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        home / "server.log",
+        home,
+    )
+
+    def healthy() -> bool:
+        if server.process.poll() is not None:
+            return True  # exited: reported below
+        try:
+            return httpx.get(f"{url}/api/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(healthy, timeout=120, what="prefect server start", every=0.5)
+        if server.process.poll() is not None:
+            unavailable(f"prefect server did not start:\n{server.tail()}")
+        yield PrefectServer(url=url, api_url=f"{url}/api", env=env)
+    finally:
+        server.stop()
+
+
+@contextmanager
+def client_of(server: PrefectServer):
+    """This process's Prefect client pointed at ``server``."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (
+        temporary_settings(updates={PREFECT_API_URL: server.api_url}),
+        get_client(sync_client=True) as client,
+    ):
+        yield client
+
+
+@dataclass(frozen=True)
+class Served:
+    server: PrefectServer
+    newsroom: Newsroom
+    deployment_id: object
+
+
+@pytest.fixture(name="served", scope="session")
+def served_fixture(prefect_server, tmp_path_factory):
+    """``briefcast serve`` for a newsroom of its own, as an operator runs it."""
+    root = tmp_path_factory.mktemp("served-newsroom")
+    env = {k: v for k, v in os.environ.items() if k not in {"BRIEFCAST_DATA", "BRIEFCAST_CONFIG"}}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("BRIEFCAST_DATA", raising=False)
+        room = write_newsroom(root, schedule="approval_timeout_seconds = 300\n")
+    briefcast = Path(sys.executable).with_name("briefcast")
+    serve = start(
+        [str(briefcast), "serve", "--config", str(room.config)],
+        {**prefect_server.env, **{k: v for k, v in env.items() if not k.startswith("PREFECT_")}},
+        root / "serve.log",
+        root,
+    )
+
+    def deployment_id():
+        from prefect.exceptions import ObjectNotFound
+
+        if serve.process.poll() is not None:
+            pytest.fail(f"briefcast serve exited:\n{serve.tail()}")
+        with client_of(prefect_server) as client:
+            try:
+                deployment = client.read_deployment_by_name("daily-brief/daily")
+            except ObjectNotFound:
+                return None
+        channels = deployment.parameter_openapi_schema["definitions"]["BriefParameters"]
+        return deployment.id if "enum" in channels["properties"]["channels"]["items"] else None
+
+    try:
+        found = wait_for(deployment_id, timeout=90, what="briefcast serve to register", every=0.5)
+        yield Served(server=prefect_server, newsroom=room, deployment_id=found)
+    finally:
+        serve.stop()
