@@ -1,0 +1,112 @@
+"""The Prefect UI in headless Chromium: the run form and the approval form explain themselves.
+
+Screenshots land in docs/screenshots/ (run-form.png, approval-form.png) for the
+operating guide.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
+    EDITION_DATE,
+    client_of,
+    prefect_server_fixture,
+    served_fixture,
+    wait_for,
+    write_newsroom,
+)
+
+from briefcast.params import BriefParameters
+from flows.approval import ApprovalInput
+
+pytestmark = pytest.mark.server
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def expect(locator):
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+@pytest.fixture(name="page")
+def page_fixture(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1500})
+            page.set_default_timeout(30_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def test_the_run_form_shows_every_parameter_with_its_description(served, page):
+    page.goto(f"{served.server.url}/deployments/deployment/{served.deployment_id}/run")
+    page.get_by_text("Edition date", exact=False).first.wait_for()
+
+    for field in BriefParameters.model_fields.values():
+        expect(page.get_by_text(field.title, exact=False).first).to_be_visible()
+        expect(page.get_by_text(field.description).first).to_be_visible()
+    expect(page.get_by_text("What to publish and how", exact=False).first).to_be_visible()
+    page.get_by_text("No items selected").first.click()  # the configured channels, to choose
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_role("option", name="outbox")).to_be_visible()
+    page.keyboard.press("Escape")
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "run-form.png", full_page=True)
+
+
+def test_an_operator_rejects_an_edition_in_the_resume_form(served, page, tmp_path, monkeypatch):
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
+    room = write_newsroom(tmp_path)  # its own data folder: the other tests' ledger is untouched
+    brief = {
+        "edition_date": EDITION_DATE.isoformat(),
+        "config_path": str(room.config),
+        "require_approval": True,
+    }
+
+    def trigger():  # in a thread of its own: Playwright's event loop would make Prefect go async
+        with temporary_settings(updates={PREFECT_API_URL: served.server.api_url}):
+            return run_deployment("daily-brief/daily", parameters={"brief": brief}, timeout=0)
+
+    with ThreadPoolExecutor(1) as pool:
+        run = pool.submit(trigger).result(timeout=60)
+
+    def state():
+        with client_of(served.server) as client:
+            return client.read_flow_run(run.id).state
+
+    wait_for(lambda: state().is_paused(), timeout=120, what="the run to pause", every=0.5)
+    page.goto(f"{served.server.url}/runs/flow-run/{run.id}")
+    page.get_by_role("button", name="Resume").click()
+    for field in ApprovalInput.model_fields.values():
+        expect(page.get_by_text(field.description).first).to_be_visible()
+    expect(page.get_by_text("A [TEST] copy went to editor@gazette.example")).to_be_visible()
+    page.get_by_role("dialog").locator("textarea").fill("the lead photo is wrong")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "approval-form.png")
+    page.get_by_role("button", name="Submit").click()
+
+    final = wait_for(
+        lambda: (s := state()).is_final() and s, timeout=120, what="the rejection", every=0.5
+    )
+    assert final.name == "Rejected" and "the lead photo is wrong" in final.message
+    assert room.emails(EDITION_DATE.isoformat()) == []
