@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
 from flow_fixtures import write_newsroom
@@ -193,3 +197,23 @@ def test_the_channels_field_offers_the_configured_channels():
     channels = schema["definitions"]["BriefParameters"]["properties"]["channels"]
     assert channels["items"]["enum"] == ["outbox", "sendgrid"]
     assert channels["uniqueItems"] is True
+
+
+def test_serve_without_a_prefect_server_says_how_to_start_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
+    room = write_newsroom(tmp_path, subscribers=())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "COLUMNS": "200"}
+    briefcast = Path(sys.executable).with_name("briefcast")
+
+    done = subprocess.run(
+        [str(briefcast), "serve", "--config", str(room.config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 2
+    assert "PREFECT_API_URL is not set" in done.stdout
+    assert "prefect server start" in done.stdout
