@@ -139,20 +139,25 @@ def withdraw_archive(settings: Settings, edition: RenderedEdition) -> None:
     path.unlink(missing_ok=True)
 
 
+def proofs_line(proofs_to: list[str], reports: list[ChannelReport]) -> str:
+    esc = artifacts.escape_markdown
+    if not proofs_to:
+        return "No test copy was sent (no test recipients given or configured)."
+    if reports and all(report.ok for report in reports):
+        return f"A [TEST] copy went to {esc(', '.join(proofs_to))}."
+    reasons = "; ".join(error for report in reports for error in report.errors[:3])
+    return f"**The [TEST] copy to {esc(', '.join(proofs_to))} failed**: {esc(reasons)}."
+
+
 def approval_request(
     edition: RenderedEdition,
     channels: list[str],
     html_link: str,
-    proofs_to: list[str],
+    proofs: str,
     subscribers: int,
 ) -> str:
     """The Markdown above the approve/reject form."""
     esc = artifacts.escape_markdown
-    proofs = (
-        f"A [TEST] copy went to {esc(', '.join(proofs_to))}."
-        if proofs_to
-        else "No test copy was sent (no test recipients configured)."
-    )
     return (
         f"**Edition {esc(edition.edition_id)}** of {esc(edition.publication)}: "
         f"{len(edition.articles)} articles, subject “{esc(edition.email.subject)}”.\n\n"
@@ -161,6 +166,30 @@ def approval_request(
         f"Approve to deliver on {esc(', '.join(channels))} to {subscribers} subscribers and "
         f"followers now. Reject and nothing is sent."
     )
+
+
+def ask_for_approval(
+    settings: Settings,
+    brief: BriefParameters,
+    edition: RenderedEdition,
+    channels: list[str],
+    html_link: str,
+    run_id: str,
+) -> Decision:
+    """Send the test copy, then pause until an operator answers or the time is up."""
+    proofs_to = brief.test_to or settings.schedule.test_to
+    reports = send_proofs(settings, edition, channels, proofs_to, run_id)[1] if proofs_to else []
+    subscribers = len(pipeline.recipients(settings, edition, []))
+    decision = wait_for_approval(
+        approval_request(
+            edition, channels, html_link, proofs_line(proofs_to, reports), subscribers
+        ),
+        settings.schedule.approval_timeout_seconds,
+        settings.schedule.approval_poll_seconds,
+    )
+    log = get_run_logger().warning if decision.timed_out else get_run_logger().info
+    log("edition %s: %s", edition.edition_id, decision.reason)
+    return decision
 
 
 def refused(decision: Decision, edition_id: str, result: dict) -> State:
@@ -228,17 +257,7 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
         return result
 
     if brief.require_approval:
-        proofs_to = brief.test_to or settings.schedule.test_to
-        if proofs_to:
-            send_proofs(settings, edition, channels, proofs_to, run_id)
-        waiting = len(pipeline.recipients(settings, edition, []))
-        decision = wait_for_approval(
-            approval_request(edition, channels, html_link, proofs_to, waiting),
-            settings.schedule.approval_timeout_seconds,
-            settings.schedule.approval_poll_seconds,
-        )
-        log = logger.warning if decision.timed_out else logger.info
-        log("edition %s: %s", edition.edition_id, decision.reason)
+        decision = ask_for_approval(settings, brief, edition, channels, html_link, run_id)
         result["decision"] = decision.reason
         if not decision.approved:
             withdraw_archive(settings, edition)

@@ -217,3 +217,19 @@ def test_serve_without_a_prefect_server_says_how_to_start_one(tmp_path, monkeypa
     assert done.returncode == 2
     assert "PREFECT_API_URL is not set" in done.stdout
     assert "prefect server start" in done.stdout
+
+
+def test_the_approval_form_says_whether_the_test_copy_went_out():
+    from flows.daily_brief import proofs_line
+
+    ok = ChannelReport("outbox", delivered=1)
+    failed = ChannelReport("smtp", failed=1, errors=["desk@gazette.example: 550 no such user"])
+
+    assert proofs_line(["desk@gazette.example"], [ok]) == (
+        "A [TEST] copy went to desk@gazette\\.example."
+    )
+    assert "**The [TEST] copy to desk@gazette\\.example failed**: " in proofs_line(
+        ["desk@gazette.example"], [ok, failed]
+    )
+    assert "550 no such user" in proofs_line(["desk@gazette.example"], [failed])
+    assert proofs_line([], []).startswith("No test copy was sent")
