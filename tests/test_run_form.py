@@ -1,11 +1,13 @@
 """The Prefect UI in headless Chromium: the run form and the approval form explain themselves.
 
-Screenshots land in docs/screenshots/ (run-form.png, approval-form.png) for the
-operating guide.
+The screenshots (run-form.png, approval-form.png) go to the test's temporary folder;
+with BRIEFCAST_UPDATE_SCREENSHOTS=1 they replace those in docs/screenshots/, which the
+operating guide shows.
 """
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from flows.approval import ApprovalInput
 
 pytestmark = pytest.mark.server
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -38,6 +40,14 @@ def expect(locator):
     from playwright.sync_api import expect as playwright_expect
 
     return playwright_expect(locator)
+
+
+@pytest.fixture(name="screenshots")
+def screenshots_fixture(tmp_path) -> Path:
+    update = os.environ.get("BRIEFCAST_UPDATE_SCREENSHOTS") == "1"
+    folder = DOCS_SCREENSHOTS if update else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(name="page")
@@ -54,7 +64,7 @@ def page_fixture(chromium_path):
             browser.close()
 
 
-def test_the_run_form_shows_every_parameter_with_its_description(served, page):
+def test_the_run_form_shows_every_parameter_with_its_description(served, page, screenshots):
     page.goto(f"{served.server.url}/deployments/deployment/{served.deployment_id}/run")
     page.get_by_text("Edition date", exact=False).first.wait_for()
 
@@ -67,11 +77,13 @@ def test_the_run_form_shows_every_parameter_with_its_description(served, page):
     expect(page.get_by_role("option", name="outbox")).to_be_visible()
     page.keyboard.press("Escape")
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / "run-form.png", full_page=True)
+    page.screenshot(path=screenshots / "run-form.png", full_page=True)
+    assert (screenshots / "run-form.png").stat().st_size > 10_000
 
 
-def test_an_operator_rejects_an_edition_in_the_resume_form(served, page, tmp_path, monkeypatch):
+def test_an_operator_rejects_an_edition_in_the_resume_form(
+    served, page, screenshots, tmp_path, monkeypatch
+):
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -101,8 +113,7 @@ def test_an_operator_rejects_an_edition_in_the_resume_form(served, page, tmp_pat
         expect(page.get_by_text(field.description).first).to_be_visible()
     expect(page.get_by_text("A [TEST] copy went to editor@gazette.example")).to_be_visible()
     page.get_by_role("dialog").locator("textarea").fill("the lead photo is wrong")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / "approval-form.png")
+    page.screenshot(path=screenshots / "approval-form.png")
     page.get_by_role("button", name="Submit").click()
 
     final = wait_for(
