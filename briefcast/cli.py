@@ -192,15 +192,15 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the daily-brief deployment: its daily schedule and runs started from the Prefect UI."""
-    settings = _settings(config)
     from flows.serve import ServeError, api_url, deployment_name
     from flows.serve import serve as serve_deployment
 
     try:
-        url = api_url()
+        url = api_url()  # first: { prefect_secret = ... } in the config needs the server too
     except ServeError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
+    settings = _settings(config)
     schedule = settings.schedule
     console.print(
         f"Serving [bold]{deployment_name(settings)}[/bold] against {url}: "
