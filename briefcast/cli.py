@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from briefcast import cli_subscribers, cli_web
 from briefcast.config import ConfigFileError, Settings, load_settings
 
 app = typer.Typer(
@@ -261,19 +262,5 @@ def ledger_resolve(
     console.print(f"{count} in-doubt deliveries marked {outcome} ({datetime.now():%H:%M:%S})")
 
 
-def _mount_optional() -> None:
-    try:
-        from briefcast import cli_subscribers
-    except ImportError:
-        pass
-    else:
-        app.add_typer(cli_subscribers.app, name="subscribers")
-    try:
-        from briefcast import cli_web
-    except ImportError:
-        pass
-    else:
-        app.command("web")(cli_web.web)
-
-
-_mount_optional()
+app.add_typer(cli_subscribers.app, name="subscribers")
+app.command("web")(cli_web.web)

@@ -28,10 +28,6 @@ def get_engine(url: str) -> Engine:
         engine = create_engine(url, pool_pre_ping=True)
     # Import the modules that define tables so create_all sees them all.
     import briefcast.ledger  # noqa: F401
-
-    try:
-        import briefcast.subscribers  # noqa: F401
-    except ImportError:
-        pass
+    import briefcast.subscribers  # noqa: F401
     metadata.create_all(engine)
     return engine
