@@ -58,7 +58,8 @@ def prepare_prefect(settings: Settings) -> None:
     """Embedded Prefect by default: its home inside our data folder, no server to start."""
     if os.environ.get("PREFECT_API_URL"):
         return
-    os.environ.setdefault("PREFECT_HOME", str(settings.data_dir / "prefect"))
+    home = Path(os.environ.setdefault("PREFECT_HOME", str(settings.data_dir / "prefect")))
+    home.mkdir(parents=True, exist_ok=True)  # Prefect creates only the last level
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     os.environ.setdefault("PREFECT_API_BLOCKS_REGISTER_ON_START", "false")

@@ -85,3 +85,11 @@ def test_broken_config_exits_2_naming_the_key(tmp_path):
     result = briefcast("run", "--config", str(config), data=tmp_path)
     assert result.returncode == 2
     assert "edition2: unknown key" in result.stdout + result.stderr
+
+
+def test_first_command_on_a_fresh_checkout_creates_its_data_folder(tmp_path):
+    data = tmp_path / "not" / "yet" / "there"
+    result = briefcast("run", "--date", DAY, "--dry-run", data=data)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Edition 2026-11-20" in result.stdout
+    assert not (data / "outbox").exists()  # a dry run sends nothing
