@@ -469,3 +469,90 @@ def test_order_is_pin_then_recency_and_the_cap_applies(tmp_path):
 
     capped = gather(make_settings(tmp_path, sources, max_articles=2), DAY)
     assert [a.title for a in capped.articles] == ["pinned-early", "plain-late"]
+
+
+# -- odd feeds from the wild ---------------------------------------------------------------
+
+
+def rss(path: Path, items: list[tuple[str, str]]) -> Path:
+    """An RSS 2.0 file of (title, pubDate) items, each with its own link."""
+    body = "".join(
+        f"<item><title>{title}</title><link>https://wild.example/{n}</link>"
+        f"<pubDate>{when}</pubDate></item>"
+        for n, (title, when) in enumerate(items)
+    )
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Wild</title>'
+        f"<link>https://wild.example/</link>{body}</channel></rss>",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_rss_date_with_a_weekday_but_no_zone_is_read_as_utc(tmp_path):
+    wire = rss(
+        tmp_path / "wild.xml",
+        [
+            ("Late sitting", "Fri, 20 Nov 2026 23:30:00"),
+            ("Next morning", "Sat, 21 Nov 2026 00:30:00"),
+            ("Garbled", "the twentieth of November"),
+        ],
+    )
+
+    gathered = gather(make_settings(tmp_path, [feed("wild", wire)], zone="UTC"), DAY)
+
+    [late] = gathered.articles
+    assert late.title == "Late sitting"
+    assert late.published == datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
+    [problem] = gathered.problems
+    assert problem.entry == "Garbled"
+    assert problem.reason == "unreadable publication date 'the twentieth of November'"
+
+
+@pytest.mark.parametrize("content", [b"", b"  \n"], ids=["empty", "blank"])
+def test_an_empty_feed_file_is_a_named_problem_not_a_crash(tmp_path, content):
+    empty = tmp_path / "empty.xml"
+    empty.write_bytes(content)
+    sources = [feed("empty", empty), feed("good", FIXTURES / "rss.xml")]
+
+    gathered = gather(make_settings(tmp_path, sources), DAY)
+
+    assert [(p.source, p.reason) for p in gathered.problems] == [
+        ("empty", "empty document: the source returned no feed at all")
+    ]
+    assert {a.source for a in gathered.articles} == {"good"}
+
+
+def test_json_feed_tags_that_are_not_a_list_do_not_lose_the_item(tmp_path):
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Odd",
+        "items": [
+            {
+                "id": "odd-1",
+                "url": "https://odd.example/1",
+                "title": "Numbered tags",
+                "content_text": "Text.",
+                "date_published": "2026-11-20T10:00:00Z",
+                "tags": 5,
+            },
+            {
+                "id": "odd-2",
+                "url": "https://odd.example/2",
+                "title": "String tags",
+                "content_text": "Text.",
+                "date_published": "2026-11-20T11:00:00Z",
+                "tags": "harbour",
+            },
+        ],
+    }
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+    gathered = gather(make_settings(tmp_path, [feed("odd", path)]), DAY)
+
+    assert gathered.problems == []
+    assert {a.title: a.tags for a in gathered.articles} == {
+        "Numbered tags": [],
+        "String tags": [],
+    }

@@ -14,6 +14,7 @@ import xml.sax
 from calendar import timegm
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import feedparser
@@ -29,6 +30,8 @@ JSON_FEED_VERSION_PREFIX = "https://jsonfeed.org/version/"
 
 def parse_feed(fetched: Fetched, source: str) -> tuple[list[Article], list[SourceProblem]]:
     """Every usable entry of the document as an Article, plus one problem per skipped entry."""
+    if not fetched.body.strip():
+        raise SourceFailure("empty document: the source returned no feed at all")
     if _looks_like_json(fetched):
         return _collect(_json_feed_entries(fetched), source)
     return _collect(_xml_feed_entries(fetched), source)
@@ -60,7 +63,7 @@ def _xml_feed_entries(fetched: Fetched) -> Iterable[Article | SkipEntry]:
     if fetched.content_type:
         headers["content-type"] = fetched.content_type
     parsed = feedparser.parse(io.BytesIO(fetched.body), response_headers=headers)
-    if not parsed.entries and not parsed.version and not parsed.bozo:
+    if not parsed.entries and not parsed.get("version") and not parsed.bozo:
         raise SourceFailure("not an RSS, Atom or JSON feed")
     base = fetched.base_url or absolute_url(parsed.feed.get("link", ""))
     entries = [_xml_entry(entry, base) for entry in parsed.entries]
@@ -70,7 +73,7 @@ def _xml_feed_entries(fetched: Fetched) -> Iterable[Article | SkipEntry]:
     ):
         # Not well-formed, and the lenient parser salvaged nothing usable.
         raise SourceFailure(f"malformed XML: {problem}")
-    if not parsed.entries and not parsed.version:
+    if not parsed.entries and not parsed.get("version"):
         raise SourceFailure("not an RSS, Atom or JSON feed")
     return entries
 
@@ -78,6 +81,25 @@ def _xml_feed_entries(fetched: Fetched) -> Iterable[Article | SkipEntry]:
 def _struct_to_datetime(value: Any) -> datetime | None:
     # feedparser normalises every date it understands to a UTC struct_time.
     return datetime.fromtimestamp(timegm(value), tz=UTC) if value else None
+
+
+def _entry_date(entry: Any, key: str) -> datetime | None:
+    """``published`` or ``updated`` as a UTC datetime.
+
+    dict.get skips feedparser's deprecated updated->published key fallback. feedparser
+    refuses an RFC 822 date with a weekday but no zone ("Fri, 20 Nov 2026 23:30:00"),
+    common in the wild; such a date is read as UTC, as feedparser reads its other
+    zoneless forms.
+    """
+    parsed = _struct_to_datetime(dict.get(entry, f"{key}_parsed"))
+    raw = dict.get(entry, key)
+    if parsed or not isinstance(raw, str) or not raw.strip():
+        return parsed
+    try:
+        moment = parsedate_to_datetime(raw.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _xml_entry(entry: Any, base: str) -> Article | SkipEntry:
@@ -88,10 +110,12 @@ def _xml_entry(entry: Any, base: str) -> Article | SkipEntry:
         return SkipEntry("entry has no title", name)
     if not link:
         return SkipEntry("entry has no link", name)
-    # dict.get skips feedparser's deprecated updated->published key fallback.
-    published = _struct_to_datetime(dict.get(entry, "published_parsed"))
-    updated = _struct_to_datetime(dict.get(entry, "updated_parsed"))
+    published = _entry_date(entry, "published")
+    updated = _entry_date(entry, "updated")
     if not (published or updated):
+        raw = dict.get(entry, "published") or dict.get(entry, "updated")
+        if raw:
+            return SkipEntry(f"unreadable publication date {clean_text(raw)[:60]!r}", name)
         return SkipEntry("entry has no publication date", name)
 
     content_values = [c.get("value", "") for c in entry.get("content", [])]
@@ -188,7 +212,7 @@ def _json_entry(item: Any, base: str) -> Article | SkipEntry:
         updated=updated if published and updated and updated != published else None,
         hero=Image(url=image) if image else None,
         sections=[Section(html=body_html)] if body_html else [],
-        tags=[clean_text(t) for t in item.get("tags") or [] if isinstance(t, str) and t.strip()],
+        tags=[clean_text(t) for t in _list(item.get("tags")) if isinstance(t, str) and t.strip()],
     )
 
 
@@ -199,6 +223,11 @@ def _text(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return ""
+
+
+def _list(value: Any) -> list:
+    """A JSON Feed array field; anything else (a string, a number) counts as absent."""
+    return value if isinstance(value, list) else []
 
 
 def _json_authors(item: dict) -> str:
