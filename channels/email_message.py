@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 
 from briefcast.models import RenderedEdition
@@ -21,6 +22,28 @@ from channels.base import Recipient
 from channels.errors import ContentError
 
 TEST_PREFIX = "[TEST] "
+
+# Headers written exactly as given, on one line (up to RFC 5322's 998 characters).
+_VERBATIM = frozenset({"list-unsubscribe"})
+
+
+class _MailPolicy(EmailPolicy):
+    """The default policy, except that ``List-Unsubscribe`` is never re-folded.
+
+    Folding it at 78 characters makes the email package split the long, unbroken
+    ``<https://…>`` token into RFC 2047 encoded words (``=?utf-8?q?=3Chttps…``), and
+    mailbox providers then find no URL in it: no one-click unsubscribe at all.
+    """
+
+    def header_store_parse(self, name, value):
+        if name.lower() in _VERBATIM and isinstance(value, str) and value.isascii():
+            if "\r" in value or "\n" in value:
+                raise ValueError("Header values may not contain linefeed or carriage return")
+            return (name, value)
+        return super().header_store_parse(name, value)
+
+
+MAIL_POLICY = _MailPolicy(refold_source="none")
 
 log = logging.getLogger("briefcast.channels.email")
 
@@ -76,7 +99,7 @@ def build_email(
     sender_name: str | None = None,
 ) -> EmailMessage:
     values = recipient_values(recipient)
-    message = EmailMessage()
+    message = EmailMessage(policy=MAIL_POLICY)
     domain = (sender or publication.sender_email).rpartition("@")[2] or None
     message["Message-ID"] = make_msgid(idstring=f"briefcast.{edition.edition_id}", domain=domain)
     message["Date"] = format_datetime(datetime.now(UTC))

@@ -1,0 +1,121 @@
+"""Subscriber mail as the bytes that leave: what a mailbox provider reads, unparsed.
+
+The ``email`` package decodes what it encoded, so a test that parses a message
+back cannot see a header a mailbox provider would misread; these look at the raw
+lines as the SMTP server received them and as the outbox wrote them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from fakes.smtp_sink import SmtpSink
+
+from briefcast import subscribers
+from briefcast.config import Dispatch, Settings
+from briefcast.db import get_engine
+from briefcast.dispatch import dispatch_channel
+from briefcast.ledger import Ledger
+from briefcast.models import EmailVariant, RenderedEdition
+from channels.base import ChannelContext
+from channels.outbox import OutboxChannel, OutboxSettings
+from channels.smtp_mail import SmtpChannel, SmtpSettings
+
+FAST = Dispatch(max_attempts=2, backoff_seconds=0, max_wait_seconds=5)
+EDITION = "2026-11-20"
+
+
+def edition() -> RenderedEdition:
+    return RenderedEdition(
+        edition_id=EDITION,
+        edition_date=date(2026, 11, 20),
+        publication="The Test Gazette",
+        site_url="https://gazette.example",
+        articles=[],
+        email=EmailVariant(
+            subject="Your brief — Friday",
+            preheader="p",
+            html='<a href="%%unsubscribe_url%%">Unsubscribe</a>',
+            text="Unsubscribe: %%unsubscribe_url%%\n",
+        ),
+        x_posts=[],
+        x_thread=False,
+        telegram_messages=[],
+    )
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings.model_validate(
+        {
+            "publication": {
+                "name": "The Test Gazette",
+                "site_url": "https://gazette.example",
+                "postal_address": "1 Main St",
+                "sender_email": "brief@gazette.example",
+                "web_base_url": "https://news.gazette.example/brief",
+            },
+            "data_dir": str(tmp_path / "data"),
+            "database": {"url": f"sqlite:///{tmp_path / 'briefcast.db'}"},
+        }
+    )
+
+
+def context(settings, addresses) -> ChannelContext:
+    recipients = [subscribers.recipient(settings, a, EDITION, "Ana Ribeiro") for a in addresses]
+    return ChannelContext(
+        publication=settings.publication, data_dir=settings.data_dir, recipients=recipients
+    )
+
+
+def header_lines(raw: bytes, name: str) -> list[str]:
+    """Each occurrence of header ``name``, unfolded, exactly as written on the wire."""
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("ascii")
+    unfolded = re.sub(r"\n[ \t]", " ", head)
+    return [line for line in unfolded.split("\n") if line.lower().startswith(name.lower() + ":")]
+
+
+def assert_one_click_header_readable(raw: bytes, address: str, settings, mailto="") -> None:
+    (line,) = header_lines(raw, "List-Unsubscribe")
+    assert "=?" not in line, f"encoded words hide the URL from mailbox providers: {line}"
+    link = subscribers.recipient(settings, address, EDITION).unsubscribe_url
+    expected = f"List-Unsubscribe: <{link}>"
+    if mailto:
+        expected += f", <mailto:{mailto}?subject=unsubscribe>"
+    assert line == expected
+    assert header_lines(raw, "List-Unsubscribe-Post") == [
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
+    ]
+
+
+def smtp(port: int, **overrides) -> SmtpSettings:
+    return SmtpSettings(
+        host="127.0.0.1", port=port, security="plain", timeout_seconds=5, **overrides
+    )
+
+
+def test_smtp_sends_the_unsubscribe_url_itself_not_encoded_words(settings):
+    address = "ana.ribeiro@example.org"
+    ledger = Ledger(get_engine(settings.database_url))
+    with SmtpSink() as sink:
+        conf = smtp(sink.port, unsubscribe_mailto="leave@gazette.example")
+        adapter = SmtpChannel(conf, context(settings, [address]))
+        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+    assert report.delivered == 1
+    (received,) = sink.received
+    assert len(header_lines(received.raw, "List-Unsubscribe")[0]) < 998
+    assert_one_click_header_readable(received.raw, address, settings, "leave@gazette.example")
+
+
+def test_outbox_writes_the_unsubscribe_url_itself(settings, tmp_path):
+    address = "ana.ribeiro@example.org"
+    ledger = Ledger(get_engine(settings.database_url))
+    adapter = OutboxChannel(
+        OutboxSettings(path=str(tmp_path / "out")), context(settings, [address])
+    )
+    report = dispatch_channel(adapter, "outbox", edition(), ledger, FAST)
+    assert report.delivered == 1
+    raw = (tmp_path / "out" / EDITION / "email" / f"{address}.eml").read_bytes()
+    assert_one_click_header_readable(raw, address, settings)
