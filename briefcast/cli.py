@@ -250,6 +250,13 @@ def ledger_resolve(
     config: ConfigOption = None,
     edition_date: DateOption = None,
     target: Annotated[str | None, typer.Option(help="One target; default: all in doubt.")] = None,
+    receipt: Annotated[
+        str | None,
+        typer.Option(
+            help="With 'sent' and --target: the provider's id for it (the X post id, so the "
+            "rest of the thread replies to it)."
+        ),
+    ] = None,
 ) -> None:
     """Settle deliveries left in flight by a crashed run."""
     from briefcast import pipeline
@@ -257,9 +264,14 @@ def ledger_resolve(
     if outcome not in {"sent", "resend"}:
         console.print("[red]error:[/red] outcome must be 'sent' or 'resend'")
         raise typer.Exit(2)
+    if receipt is not None and (outcome != "sent" or not target or not receipt.strip()):
+        console.print("[red]error:[/red] --receipt goes with 'sent' and one --target")
+        raise typer.Exit(2)
     settings = _settings(config)
     edition_id = (_date(edition_date) or pipeline.today_in(settings)).isoformat()
-    count = pipeline.ledger_for(settings).resolve(edition_id, channel, target, outcome == "sent")
+    count = pipeline.ledger_for(settings).resolve(
+        edition_id, channel, target, outcome == "sent", receipt=receipt and receipt.strip()
+    )
     console.print(f"{count} in-doubt deliveries marked {outcome} ({datetime.now():%H:%M:%S})")
 
 

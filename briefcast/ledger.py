@@ -29,6 +29,7 @@ from sqlalchemy import (
     and_,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -36,6 +37,7 @@ from sqlalchemy import (
 from briefcast.db import metadata
 
 PENDING, IN_FLIGHT, SENT, FAILED, HELD = "pending", "in_flight", "sent", "failed", "held"
+OPERATOR_RECEIPT = "resolved-by-operator"  # settled as sent by hand, without the provider's id
 
 deliveries = Table(
     "deliveries",
@@ -187,17 +189,37 @@ class Ledger:
                 .values(state=state, updated_at=now(), **values)
             )
 
-    def resolve(self, edition_id: str, channel: str, target: str | None, as_sent: bool) -> int:
-        """Settle in-doubt rows by hand: they did arrive (sent) or did not (pending)."""
+    def resolve(
+        self,
+        edition_id: str,
+        channel: str,
+        target: str | None,
+        as_sent: bool,
+        receipt: str | None = None,
+    ) -> int:
+        """Settle in-doubt rows by hand: they did arrive (sent) or did not (pending).
+
+        ``receipt`` is the provider's id for a delivery that arrived (an X post
+        id, so the rest of a thread can reply to it). It may also be given later
+        for a row already settled as sent without one.
+        """
         conditions = [
             deliveries.c.edition_id == edition_id,
             deliveries.c.channel == channel,
-            deliveries.c.state == IN_FLIGHT,
         ]
+        if as_sent and receipt:
+            conditions.append(
+                or_(
+                    deliveries.c.state == IN_FLIGHT,
+                    and_(deliveries.c.state == SENT, deliveries.c.receipt == OPERATOR_RECEIPT),
+                )
+            )
+        else:
+            conditions.append(deliveries.c.state == IN_FLIGHT)
         if target:
             conditions.append(deliveries.c.target == target)
         values = (
-            {"state": SENT, "receipt": "resolved-by-operator"}
+            {"state": SENT, "receipt": receipt or OPERATOR_RECEIPT, "error": None}
             if as_sent
             else {"state": PENDING, "error": "resolved by operator: resend"}
         )

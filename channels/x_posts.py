@@ -289,11 +289,14 @@ class XChannel(BaseChannel):
         payload: PostPayload = delivery.payload
         reply_to = delivery.parent_receipt
         if delivery.after is not None and not (reply_to and reply_to.isdigit()):
-            raise PermanentError(
+            error = PermanentError(
                 f"cannot reply to {delivery.after}: the ledger has no X post id for it "
-                f"({reply_to or 'none'})",
+                f"({reply_to or 'none'}); give it with `briefcast ledger resolve "
+                f"{self._ledger_channel} sent --target {delivery.after} --receipt <post id>`",
                 channel=NAME,
             )
+            error.retryable = True  # nothing went out: the next run tries again
+            raise error
         media_ids, note = self._lead_media(payload) if payload.image_url else (None, "")
         try:
             response = self._client.create_tweet(

@@ -93,3 +93,12 @@ def test_first_command_on_a_fresh_checkout_creates_its_data_folder(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Edition 2026-11-20" in result.stdout
     assert not (data / "outbox").exists()  # a dry run sends nothing
+
+
+def test_ledger_resolve_takes_a_receipt_only_for_one_delivery_that_was_sent(tmp_path):
+    for args in (("resend", "--target", "post-3"), ("sent",)):
+        result = briefcast(
+            "ledger", "resolve", "x", *args, "--receipt", "1790000000000000003", data=tmp_path
+        )
+        assert result.returncode == 2
+        assert "--receipt goes with 'sent' and one --target" in result.stdout

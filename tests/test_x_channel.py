@@ -297,6 +297,32 @@ def test_reply_to_a_post_settled_by_hand_without_an_id_is_refused_clearly(fake, 
 
     assert report.failed == 1 and fake.calls == 0
     assert "cannot reply to post-1: the ledger has no X post id" in report.errors[0]
+    assert "--target post-1 --receipt <post id>" in report.errors[0]
+
+
+def test_operator_gives_the_id_of_a_post_settled_by_hand_and_the_thread_continues(fake, ledger):
+    edition = make_edition(3)
+    crashed = fake.seed_post(edition.x_posts[0].text)  # arrived; the run died before the answer
+    ledger.ensure(edition.edition_id, "x", ["post-1", "post-2", "post-3"])
+    ledger.claim([ledger.rows(edition.edition_id, "x")["post-1"].id])
+    ledger.resolve(edition.edition_id, "x", "post-1", as_sent=True)  # as the README shows
+    refused = dispatch(x_channel(fake, ledger), edition, ledger)
+    assert refused.failed == 2 and fake.calls == 0
+
+    assert ledger.resolve(edition.edition_id, "x", "post-1", as_sent=True, receipt=crashed.id) == 1
+    report = dispatch(x_channel(fake, ledger), edition, ledger)
+
+    assert (report.skipped, report.delivered, report.ok) == (1, 2, True)
+    assert_chained(fake.posts)
+    assert [p.text for p in fake.posts] == [p.text for p in edition.x_posts]
+
+
+def test_a_receipt_never_overwrites_the_id_of_a_post_the_run_recorded(fake, ledger):
+    edition = make_edition(1)
+    dispatch(x_channel(fake, ledger), edition, ledger)
+
+    assert ledger.resolve(edition.edition_id, "x", "post-1", as_sent=True, receipt="123") == 0
+    assert ledger.rows(edition.edition_id, "x")["post-1"].receipt == fake.posts[0].id
 
 
 # -- the daily budget ------------------------------------------------------------
