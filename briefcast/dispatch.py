@@ -108,8 +108,8 @@ def dispatch_channel(
             report.errors.append(f"{len(held)} held back: {reason}")
             log.warning("%s: %d held back: %s", channel, len(held), reason)
 
-    done = report.skipped
     total = len(planned)
+    done = total - len(todo)  # sent before, in doubt, failed before or held back: settled
     if progress:
         progress(channel, done, total)
     size = max(1, getattr(adapter, "max_batch", 1))
@@ -147,7 +147,7 @@ def dispatch_channel(
                 ledger.mark_failed(row_id, str(outcome), retryable=outcome.retryable)
                 report.failed += 1
                 report.errors.append(f"{delivery.target}: {outcome}")
-        done += len(batch)
+        done += len(todo[start : start + size])  # sent, failed or not sent
         if progress:
             progress(channel, done, total)
     return report

@@ -170,3 +170,22 @@ def test_stories_from_earlier_editions_are_known(ledger):
     ledger.record_edition("2026-11-20", date(2026, 11, 20), ["story-3"])
     seen = ledger.stories_sent_before(date(2026, 11, 20), ["story-1", "story-3", "story-9"])
     assert seen == {"story-1"}
+
+
+def test_progress_reaches_the_total_when_a_thread_stops_early(ledger):
+    stop_at_p2 = {"p2": PermanentError("refused")}
+    seen: list[tuple[int, int]] = []
+    for script in ([None, stop_at_p2], []):  # the run, then a rerun with nothing left to send
+        channel = ScriptedChannel(["p1", "p2", "p3", "p4"], script=script, thread=True)
+        channel.max_batch = 1
+        seen.clear()
+        dispatch_channel(
+            channel,
+            "thread",
+            edition(),
+            ledger,
+            POLICY,
+            sleep=lambda s: None,
+            progress=lambda name, done, total: seen.append((done, total)),
+        )
+        assert seen[-1] == (4, 4)  # p3 and p4 will not go out: the bar does not stall at 2/4
