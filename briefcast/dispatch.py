@@ -19,6 +19,7 @@ from briefcast.ledger import FAILED, IN_FLIGHT, PENDING, SENT, Ledger
 from briefcast.models import RenderedEdition
 from channels.base import Channel, Delivery, Receipt
 from channels.errors import (
+    AuthError,
     ChannelError,
     DeliveryError,
     PermanentError,
@@ -113,6 +114,8 @@ def dispatch_channel(
     if progress:
         progress(channel, done, total)
     size = max(1, getattr(adapter, "max_batch", 1))
+    refused: AuthError | None = None  # the provider refused our own credentials
+    not_attempted = 0
     for start in range(0, len(todo), size):
         batch = []
         for delivery in todo[start : start + size]:
@@ -126,6 +129,9 @@ def dispatch_channel(
                     continue
                 delivery = replace(delivery, parent_receipt=parent)
             batch.append(delivery)
+        if refused is not None:  # every later batch would be refused too: they stay pending
+            not_attempted += len(batch)
+            batch = []
         ids = {d.target: rows[d.target].id for d in batch}
         claimed = ledger.claim(ids.values())
         lost = [d for d in batch if ids[d.target] not in claimed]
@@ -144,12 +150,18 @@ def dispatch_channel(
                 report.in_doubt += 1
                 report.errors.append(f"{delivery.target}: in doubt after an unexpected error")
             else:
-                ledger.mark_failed(row_id, str(outcome), retryable=outcome.retryable)
+                # Refused credentials sent nothing: the next run, once they are fixed, retries.
+                auth = isinstance(outcome, AuthError)
+                ledger.mark_failed(row_id, str(outcome), retryable=outcome.retryable or auth)
+                refused = outcome if auth else refused
                 report.failed += 1
                 report.errors.append(f"{delivery.target}: {outcome}")
         done += len(todo[start : start + size])  # sent, failed or not sent
         if progress:
             progress(channel, done, total)
+    if not_attempted:
+        report.failed += not_attempted
+        report.errors.append(f"{not_attempted} not attempted after: {refused}")
     return report
 
 

@@ -250,6 +250,28 @@ def test_a_401_never_shows_the_api_key(settings, fake, monkeypatch, caplog):
     assert report.failed == 2 and not any("wrong-key" in e for e in report.errors)
 
 
+def test_a_refused_key_stops_the_channel_and_the_rerun_after_the_fix_delivers(
+    settings, fake, monkeypatch
+):
+    engine = get_engine(settings.database_url)
+    recipients = few(settings, 2001)
+    ledger = Ledger(engine)
+    monkeypatch.setenv("WRONG_KEY", "SG.wrong-key-0042-secret")
+    adapter = channel(settings, fake, recipients, key_env="WRONG_KEY")
+    report = dispatch_channel(adapter, "sendgrid", edition(), ledger, FAST)
+    assert report.delivered == 0 and report.failed == 2001
+    assert [call.status for call in fake.calls] == [401]  # not once per batch
+    assert "1001 not attempted after: SendGrid 401" in "; ".join(report.errors)
+
+    # The operator fixes the key and runs the edition again: everyone gets it, once.
+    rerun = dispatch_channel(
+        channel(settings, fake, recipients), "sendgrid", edition(), ledger, FAST
+    )
+    assert rerun.delivered == 2001 and rerun.failed == 0 and rerun.skipped == 0
+    assert Counter(m.to for m in fake.delivered) == Counter(r.email for r in recipients)
+    assert set(ledger.summary("2026-11-20")["sendgrid"]) == {SENT}
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -306,6 +306,39 @@ def test_a_wrong_password_is_an_auth_error_that_does_not_show_it(
     assert sink.received == []
 
 
+def test_a_wrong_password_stops_the_channel_and_the_rerun_after_the_fix_delivers(
+    settings, ledger, certificate, monkeypatch
+):
+    """Every later batch would fail the same login: no storm of failed logins
+    (mail providers lock accounts for less), and nothing is stuck as failed."""
+    recipients = readers(settings, 120)
+    conf = {
+        "security": "starttls",
+        "username": "brief",
+        "password": {"env": "SMTP_TEST_PASSWORD"},
+        "ca_file": certificate[0],
+        "connections": 2,
+        "max_batch": 50,
+    }
+    with SmtpSink(tls_context=server_context(certificate), credentials=("brief", "right")) as sink:
+        monkeypatch.setenv("SMTP_TEST_PASSWORD", "not-the-pa55word")
+        adapter = channel(settings, sink.port, recipients, **conf)
+        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+        assert report.delivered == 0 and report.failed == 120
+        assert sink.login_attempts <= 4  # the first batch: 2 sessions (PLAIN, LOGIN), no more
+        assert "70 not attempted after:" in "; ".join(report.errors)
+        assert "535" in report.as_row()["reasons"]
+
+        monkeypatch.setenv("SMTP_TEST_PASSWORD", "right")
+        adapter = channel(settings, sink.port, recipients, **conf)
+        rerun = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+    assert rerun.delivered == 120 and rerun.failed == 0
+    assert Counter(a for r in sink.received for a in r.rcpt_tos) == Counter(
+        r.email for r in recipients
+    )
+    assert set(ledger.summary(EDITION)["smtp"]) == {SENT}
+
+
 def test_implicit_tls(settings, ledger, certificate):
     recipients = readers(settings, 2)
     with SmtpSink(ssl_context=server_context(certificate)) as sink:

@@ -113,6 +113,7 @@ class SmtpSink:
         self.drops: set[str] = set()
         self.data_drops: set[str] = set()
         self.logins: list[str] = []
+        self.login_attempts = 0  # failed ones included
         kwargs = {}
         if tls_context is not None:
             kwargs.update(tls_context=tls_context, require_starttls=True)
@@ -134,6 +135,8 @@ class SmtpSink:
         user, password = credentials
 
         def check(server, session, envelope, mechanism, auth_data):
+            with self.lock:
+                self.login_attempts += 1
             ok = (
                 isinstance(auth_data, LoginPassword)
                 and auth_data.login.decode() == user
