@@ -1,0 +1,463 @@
+"""The whole product in one scenario, as a newsroom runs it.
+
+The real ``briefcast`` CLI in a subprocess, a config written here that aims
+every channel at a real fake provider on 127.0.0.1 (SendGrid, an SMTP server,
+X, Telegram), secrets passed as ``{ env = ... }`` references, the sample
+day's content and subscribers plus a few hundred more. Every provider is
+scripted to misbehave once; then the same edition is run again; then a run is
+killed while a post is in flight, and the operator settles it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import secrets
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fakes.sendgrid_server import FakeSendGrid
+from fakes.smtp_sink import SmtpSink
+from fakes.telegram_server import FakeTelegram
+from fakes.x_server import Account, FakeX, delay, rate_limited
+
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+ROOT = Path(__file__).resolve().parent.parent
+BRIEFCAST = [sys.executable, "-m", "briefcast"]
+DAY = "2026-11-20"
+GENERATED = 300
+SOFT_BOUNCE = "reader-007@readers.example"  # 450 once, then accepted
+HARD_BOUNCE = "reader-123@readers.example"  # 550: no such user
+NEWSROOM_CHAT = "@harbour_ledger"
+KICKED_CHAT = "@harbour_ledger_old"
+
+
+@dataclass(frozen=True)
+class Secrets:
+    sendgrid: str
+    smtp: str
+    x: Account
+    telegram: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "E2E_SENDGRID_KEY": self.sendgrid,
+            "E2E_SMTP_PASSWORD": self.smtp,
+            "E2E_X_CONSUMER_KEY": self.x.consumer_key,
+            "E2E_X_CONSUMER_SECRET": self.x.consumer_secret,
+            "E2E_X_ACCESS_TOKEN": self.x.access_token,
+            "E2E_X_ACCESS_TOKEN_SECRET": self.x.access_token_secret,
+            "E2E_TELEGRAM_TOKEN": self.telegram,
+        }
+
+    @property
+    def values(self) -> list[str]:
+        return list(self.env.values())
+
+
+def fresh_secrets() -> Secrets:
+    def token(prefix: str) -> str:
+        return f"{prefix}{secrets.token_hex(12)}"
+
+    return Secrets(
+        sendgrid=token("SG.e2e-"),
+        smtp=token("smtp-pw-"),
+        x=Account(token("ck-"), token("cs-"), token("at-"), token("ats-")),
+        telegram=f"7{secrets.randbelow(10**8):08d}:{token('AAE')}",
+    )
+
+
+@dataclass
+class Providers:
+    sendgrid: FakeSendGrid
+    smtp: SmtpSink
+    x: FakeX
+    telegram: FakeTelegram
+
+
+@contextmanager
+def running_providers(keys: Secrets):
+    """A fresh set of fake providers on 127.0.0.1; the old Telegram chat has kicked the bot."""
+    with ExitStack() as stack:
+        telegram = FakeTelegram(keys.telegram, {NEWSROOM_CHAT: "channel", KICKED_CHAT: "channel"})
+        fakes = Providers(
+            stack.enter_context(FakeSendGrid(keys.sendgrid)),
+            stack.enter_context(SmtpSink(credentials=("brief", keys.smtp))),
+            stack.enter_context(FakeX(keys.x)),
+            stack.enter_context(telegram),
+        )
+        telegram.forbid(KICKED_CHAT)
+        yield fakes
+
+
+def write_config(folder: Path, fakes: Providers) -> Path:
+    """The newsroom's config: sample content, every channel aimed at its fake provider."""
+    sample = ROOT / "sample"
+    config = folder / "briefcast.toml"
+    config.write_text(
+        f"""\
+data_dir = "{folder / "data"}"
+
+[publication]
+name = "The Harbour Ledger"
+site_url = "https://harbourledger.example"
+timezone = "Europe/Lisbon"
+postal_address = "The Harbour Ledger, Rua do Cais 12, 1200-109 Lisboa, Portugal"
+sender_email = "brief@harbourledger.example"
+sender_name = "The Harbour Ledger"
+reply_to = "desk@harbourledger.example"
+web_base_url = "https://brief.harbourledger.example"
+
+[[sources]]
+name = "Newsroom"
+type = "markdown"
+path = "{sample / "articles"}"
+priority = 1
+
+[[sources]]
+name = "Wire"
+type = "feed"
+url = "{sample / "wire.xml"}"
+
+[[sources]]
+name = "Partner feed"
+type = "feed"
+url = "{sample / "wire.json"}"
+
+[dispatch]
+backoff_seconds = 0.2
+max_wait_seconds = 30
+
+[channels.sendgrid]
+api_key = {{ env = "E2E_SENDGRID_KEY" }}
+base_url = "{fakes.sendgrid.url}"
+timeout_seconds = 20
+
+[channels.smtp]
+host = "127.0.0.1"
+port = {fakes.smtp.port}
+security = "plain"
+username = "brief"
+password = {{ env = "E2E_SMTP_PASSWORD" }}
+timeout_seconds = 20
+
+[channels.x]
+consumer_key = {{ env = "E2E_X_CONSUMER_KEY" }}
+consumer_secret = {{ env = "E2E_X_CONSUMER_SECRET" }}
+access_token = {{ env = "E2E_X_ACCESS_TOKEN" }}
+access_token_secret = {{ env = "E2E_X_ACCESS_TOKEN_SECRET" }}
+base_url = "{fakes.x.url}"
+upload_base_url = "{fakes.x.url}"
+timeout_seconds = 60
+
+[channels.telegram]
+bot_token = {{ env = "E2E_TELEGRAM_TOKEN" }}
+chats = ["{NEWSROOM_CHAT}", "{KICKED_CHAT}"]
+base_url = "{fakes.telegram.base_url}"
+per_chat_interval_seconds = 0.2
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def cli_env(keys: Secrets) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BRIEFCAST_", "E2E_"))
+    }
+    env.update(keys.env, COLUMNS="240")
+    return env
+
+
+def briefcast(*args: str, config: Path, keys: Secrets) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*BRIEFCAST, *args, "--config", str(config)],
+        cwd=ROOT,
+        env=cli_env(keys),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def import_subscribers(folder: Path, config: Path, keys: Secrets) -> list[str]:
+    """sample/subscribers.csv and a few hundred more, through the CLI; every address."""
+    more = folder / "readers.csv"
+    with more.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "name"])
+        for n in range(GENERATED):
+            writer.writerow([f"reader-{n:03d}@readers.example", f"Reader Nº{n} Conceição"])
+    for path in (ROOT / "sample" / "subscribers.csv", more):
+        result = briefcast("subscribers", "import", str(path), config=config, keys=keys)
+        assert result.returncode == 0, result.stdout + result.stderr
+    with (ROOT / "sample" / "subscribers.csv").open(encoding="utf-8") as handle:
+        sample = [row["email"].lower() for row in csv.DictReader(handle)]
+    return sample + [f"reader-{n:03d}@readers.example" for n in range(GENERATED)]
+
+
+def deliveries(output: str) -> dict[str, dict[str, int]]:
+    """The summary table's rows: channel -> column -> number."""
+    columns = ("delivered", "skipped", "failed", "in doubt", "held back")
+    rows = {}
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) == 6 and cells[1].isdigit():
+            rows[cells[0]] = dict(zip(columns, map(int, cells[1:]), strict=True))
+    return rows
+
+
+def row(delivered=0, skipped=0, failed=0, in_doubt=0, held=0) -> dict[str, int]:
+    return {
+        "delivered": delivered,
+        "skipped": skipped,
+        "failed": failed,
+        "in doubt": in_doubt,
+        "held back": held,
+    }
+
+
+def one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def assert_no_secret_leaked(keys: Secrets, result: subprocess.CompletedProcess, data: Path):
+    for value in keys.values:
+        assert value not in result.stdout and value not in result.stderr
+    for path in data.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            for value in keys.values:
+                assert value.encode() not in content, f"a secret is written in {path}"
+
+
+def ledger_rows(data: Path, state: str) -> list[tuple[str, str]]:
+    with sqlite3.connect(data / "briefcast.db") as db:
+        return db.execute(
+            "SELECT channel, target FROM deliveries WHERE state = ? ORDER BY channel, seq",
+            (state,),
+        ).fetchall()
+
+
+def wait_for(condition, *, timeout: float, what: str, every: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(every)
+    return value
+
+
+# -- 1-3: faults on every provider, then the same edition again -----------------------------
+@pytest.fixture(scope="module", name="faulty_day")
+def faulty_day_fixture(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("newsroom")
+    keys = fresh_secrets()
+    with running_providers(keys) as fakes:
+        config = write_config(folder, fakes)
+        addresses = import_subscribers(folder, config, keys)
+
+        fakes.sendgrid.rate_limit_next(1, reset_in=1)
+        fakes.smtp.reply(SOFT_BOUNCE, 450)
+        fakes.smtp.reply(HARD_BOUNCE, 550)
+        fakes.x.on_call(4, rate_limited(reset_in=1.5))
+        fakes.telegram.retry_after(1, on_call=3)  # the newsroom chat's second message
+
+        first = briefcast("run", "--date", DAY, config=config, keys=keys)
+        after_first = snapshot(fakes)
+        second = briefcast("run", "--date", DAY, config=config, keys=keys)
+        yield {
+            "fakes": fakes,
+            "keys": keys,
+            "data": folder / "data",
+            "addresses": addresses,
+            "first": first,
+            "second": second,
+            "after_first": after_first,
+        }
+
+
+def snapshot(fakes: Providers) -> dict[str, int]:
+    return {
+        "sendgrid calls": len(fakes.sendgrid.calls),
+        "smtp messages": len(fakes.smtp.received),
+        "smtp rcpt": sum(fakes.smtp.rcpt_attempts.values()),
+        "x calls": fakes.x.calls,
+        "telegram sends": len(fakes.telegram.sends()),
+    }
+
+
+def preview(data: Path) -> tuple[list[str], dict]:
+    folder = data / "preview" / DAY
+    posts = [post["text"] for post in json.loads((folder / "x.json").read_text())]
+    return posts, json.loads((folder / "telegram.json").read_text())
+
+
+def test_every_subscriber_gets_one_email_per_email_channel(faulty_day):
+    fakes, addresses = faulty_day["fakes"], faulty_day["addresses"]
+    assert len(set(addresses)) == 5 + GENERATED
+
+    sendgrid = [m.to.lower() for m in fakes.sendgrid.delivered]
+    assert sorted(sendgrid) == sorted(addresses)  # each once, the 429 waited out
+    assert [call.status for call in fakes.sendgrid.calls] == [429, 202]
+
+    smtp = [rcpt.lower() for message in fakes.smtp.received for rcpt in message.rcpt_tos]
+    assert sorted(smtp) == sorted(a for a in addresses if a != HARD_BOUNCE)
+    assert fakes.smtp.rcpt_attempts[SOFT_BOUNCE] == 2  # 450, then accepted
+    assert fakes.smtp.rcpt_attempts[HARD_BOUNCE] == 1  # 550 is final
+
+
+def test_x_thread_is_complete_and_chained(faulty_day):
+    fakes, data = faulty_day["fakes"], faulty_day["data"]
+    texts, _ = preview(data)
+    posts = fakes.x.posts
+    assert [p.text for p in posts] == texts
+    assert fakes.x.thread_of(posts[-1].id) == posts  # each post replies to the one before
+    assert fakes.x.rejected == [(4, 429)]
+    assert fakes.x.calls == len(texts) + 1
+
+
+def test_telegram_photo_then_digest_in_order(faulty_day):
+    fakes, data = faulty_day["fakes"], faulty_day["data"]
+    _, telegram = preview(data)
+    received = fakes.telegram.received(NEWSROOM_CHAT)
+    assert [m["kind"] for m in received] == ["photo"] + ["text"] * len(telegram["messages"])
+    assert received[0]["photo"] == telegram["photo"]["url"]
+    assert [m["html"] for m in received] == [telegram["photo"]["caption"], *telegram["messages"]]
+    assert fakes.telegram.received(KICKED_CHAT) == []
+    statuses = [(call.chat, call.status) for call in fakes.telegram.sends()]
+    assert statuses.count((KICKED_CHAT, 403)) == 1  # its digest is not tried after the photo
+    assert statuses[2] == (NEWSROOM_CHAT, 429)
+    limited, retried = [c for c in fakes.telegram.sends() if c.chat == NEWSROOM_CHAT][1:3]
+    assert retried.at - limited.at >= 1  # RetryAfter 1 was waited out
+
+
+def test_first_run_reports_failures_with_reasons(faulty_day):
+    first, addresses = faulty_day["first"], faulty_day["addresses"]
+    assert first.returncode == 1, first.stdout + first.stderr
+    table = deliveries(first.stdout)
+    _, telegram = preview(faulty_day["data"])
+    per_chat = 1 + len(telegram["messages"])
+    assert table == {
+        "sendgrid": row(delivered=len(addresses)),
+        "smtp": row(delivered=len(addresses) - 1, failed=1),
+        "x": row(delivered=len(preview(faulty_day["data"])[0])),
+        "telegram": row(delivered=per_chat, failed=per_chat),  # the kicked chat's photo, digest
+    }, first.stdout
+    text = one_line(first.stdout)
+    assert re.search(rf"smtp: {re.escape(HARD_BOUNCE)}: .*RCPT TO refused: 550", text), text
+    assert re.search(rf"telegram: {KICKED_CHAT}:photo: the bot may not post in this chat", text)
+
+
+def test_no_secret_in_output_or_data_folder(faulty_day):
+    for run in ("first", "second"):
+        assert_no_secret_leaked(faulty_day["keys"], faulty_day[run], faulty_day["data"])
+
+
+def test_rerun_sends_nothing_new_and_counts_skipped(faulty_day):
+    fakes, second, addresses = faulty_day["fakes"], faulty_day["second"], faulty_day["addresses"]
+    assert snapshot(fakes) == faulty_day["after_first"]
+    table = deliveries(second.stdout)
+    _, telegram = preview(faulty_day["data"])
+    per_chat = 1 + len(telegram["messages"])
+    assert {name: row["delivered"] for name, row in table.items()} == dict.fromkeys(
+        ("sendgrid", "smtp", "x", "telegram"), 0
+    ), second.stdout
+    assert table["sendgrid"]["skipped"] == len(addresses)
+    assert table["smtp"]["skipped"] == len(addresses) - 1 and table["smtp"]["failed"] == 1
+    assert table["x"]["skipped"] == len(preview(faulty_day["data"])[0])
+    assert table["telegram"]["skipped"] == per_chat
+    assert second.returncode == 1  # the bounced address and the kicked chat still failed
+
+
+# -- 4: a crash while a post is in flight -------------------------------------------------
+def test_crash_mid_thread_is_in_doubt_then_settled(tmp_path):
+    keys = fresh_secrets()
+    with running_providers(keys) as fakes:
+        crash_and_settle(tmp_path, keys, fakes)
+
+
+def crash_and_settle(tmp_path: Path, keys: Secrets, fakes: Providers) -> None:
+    config = write_config(tmp_path, fakes)
+    data = tmp_path / "data"
+    addresses = import_subscribers(tmp_path, config, keys)
+    fakes.x.on_call(3, delay(60))  # X creates post 3, then answers only after a minute
+
+    output = (tmp_path / "crashed.out").open("w")
+    run = subprocess.Popen(
+        [*BRIEFCAST, "run", "--date", DAY, "--config", str(config)],
+        cwd=ROOT,
+        env=cli_env(keys),
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the embedded Prefect server dies too
+    )
+    try:
+        wait_for(lambda: len(fakes.x.posts) == 3, timeout=120, what="X to receive post 3")
+        per_chat = 1 + len(preview(data)[1]["messages"])
+
+        def everything_else_recorded() -> bool:
+            sent = len(ledger_rows(data, "sent"))
+            in_flight = ledger_rows(data, "in_flight")
+            return in_flight == [("x", "post-3")] and sent == 2 * len(addresses) + 2 + per_chat
+
+        wait_for(everything_else_recorded, timeout=60, what="the other channels to finish")
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(timeout=10)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=10)
+        fakes.x.release()
+        output.close()
+    before = snapshot(fakes)
+    texts = preview(data)[0]
+
+    rerun = briefcast("run", "--date", DAY, config=config, keys=keys)
+    assert rerun.returncode == 1, rerun.stdout + rerun.stderr
+    assert snapshot(fakes) == before  # nothing resent, nothing sent past the doubtful post
+    table = deliveries(rerun.stdout)
+    assert table["x"]["in doubt"] == 1 and table["x"]["skipped"] == 2, rerun.stdout
+    assert table["sendgrid"]["skipped"] == len(addresses)
+    assert table["smtp"]["skipped"] == len(addresses)
+    assert table["telegram"]["skipped"] == per_chat
+    assert "post-3: in doubt" in one_line(rerun.stdout)
+
+    # The operator finds post 3 on the account and records it as sent, with its id.
+    post_3 = fakes.x.posts[2]
+    resolved = briefcast(
+        "ledger",
+        "resolve",
+        "x",
+        "sent",
+        "--target",
+        "post-3",
+        "--date",
+        DAY,
+        "--receipt",
+        post_3.id,
+        config=config,
+        keys=keys,
+    )
+    assert resolved.returncode == 0, resolved.stdout + resolved.stderr
+    final = briefcast("run", "--date", DAY, config=config, keys=keys)
+    table = deliveries(final.stdout)
+    assert table["x"] == row(delivered=len(texts) - 3, skipped=3), final.stdout
+    assert [p.text for p in fakes.x.posts] == texts  # each post exactly once
+    assert fakes.x.thread_of(fakes.x.posts[-1].id) == fakes.x.posts
+    assert sorted(m.to.lower() for m in fakes.sendgrid.delivered) == sorted(addresses)
+    assert len(fakes.smtp.received) == len(addresses)
+    assert len(fakes.telegram.received(NEWSROOM_CHAT)) == per_chat
+    crashed = subprocess.CompletedProcess(run.args, -9, (tmp_path / "crashed.out").read_text(), "")
+    for result in (crashed, rerun, resolved, final):
+        assert_no_secret_leaked(keys, result, data)
