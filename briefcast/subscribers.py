@@ -307,29 +307,73 @@ _ADDRESS_HEADERS = {"email", "address", "email_address", "e-mail", "mail"}
 _NAME_HEADERS = {"name", "full_name", "first_name"}
 
 
+def _delimiter(sample: str) -> str:
+    """A comma, or the semicolon (Excel's CSV in much of Europe) or a tab."""
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
+
+
+def _header_columns(header: list[str], data: list[list[str]]) -> tuple[int, int]:
+    """(address column, name column or -1) from a header row in any language.
+
+    The address column is the one its header names (``email``, ``E-Mail-Adresse``),
+    else the first one holding an ``@`` in the data; the name column is one whose
+    header says name (``Name``, ``Vorname``, ``Nombre``, ``Nom``).
+    """
+    lowered = [c.lower() for c in header]
+    address = next((i for i, c in enumerate(lowered) if c in _ADDRESS_HEADERS), None)
+    if address is None:
+        address = next((i for i, c in enumerate(lowered) if "mail" in c), None)
+    if address is None:
+        found = (i for cells in data[:20] for i, c in enumerate(cells) if "@" in c)
+        address = next(found, 0)
+    name = next(
+        (
+            i
+            for i, c in enumerate(lowered)
+            if i != address and (c in _NAME_HEADERS or "name" in c or c.startswith("nom"))
+        ),
+        -1,
+    )
+    return address, name
+
+
 def _csv_rows(handle: IO[str]) -> Iterator[tuple[int, str, str]]:
     """(line number, address cell, name cell) for every non-empty data row.
 
-    A first row naming an address column is a header; without one, the first
-    column is the address and the second the name.
+    The first non-empty row is a header when it names an address column, or
+    when it holds no address while later rows do (a header in another
+    language). Without a header, the column with the address comes first
+    and the name is the next one (or the first, if the address is not).
     """
-    reader = csv.reader(handle)
-    address_col, name_col = 0, 1
+    sample = handle.read(64 * 1024)
+    handle.seek(0)
+    sample = sample[: sample.rfind("\n") + 1] or sample  # whole lines only
+    reader = csv.reader(handle, delimiter=_delimiter(sample))
+    rows: list[tuple[int, list[str]]] = []
     line = 1
-    first = True
     for cells in reader:
         row_line, line = line, reader.line_num + 1
-        if first:
-            first = False
-            lowered = [c.strip().lower() for c in cells]
-            if any(c in _ADDRESS_HEADERS for c in lowered):
-                address_col = next(i for i, c in enumerate(lowered) if c in _ADDRESS_HEADERS)
-                name_col = next((i for i, c in enumerate(lowered) if c in _NAME_HEADERS), -1)
-                continue
-        if not any(c.strip() for c in cells):
-            continue
-        address = cells[address_col].strip() if address_col < len(cells) else ""
-        name = cells[name_col].strip() if 0 <= name_col < len(cells) else ""
+        if any(c.strip() for c in cells):
+            rows.append((row_line, [c.strip() for c in cells]))
+    if not rows:
+        return
+    first = rows[0][1]
+    has_address = any("@" in c for c in first)
+    later = [cells for _, cells in rows[1:]]
+    if any(c.lower() in _ADDRESS_HEADERS for c in first) or (
+        not has_address and any("@" in c for cells in later for c in cells)
+    ):
+        address_col, name_col = _header_columns(first, later)
+        rows = rows[1:]
+    else:
+        address_col = next((i for i, c in enumerate(first) if "@" in c), 0)
+        name_col = 1 if address_col == 0 else 0
+    for row_line, cells in rows:
+        address = cells[address_col] if address_col < len(cells) else ""
+        name = cells[name_col] if 0 <= name_col < len(cells) else ""
         yield row_line, address, name
 
 

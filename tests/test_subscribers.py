@@ -106,6 +106,54 @@ def test_a_file_without_header_is_address_then_name(engine, tmp_path):
     ]
 
 
+def test_an_excel_export_from_a_european_newsroom(engine, tmp_path):
+    """Semicolons, a BOM, CRLF, a header in Spanish, quoted cells, IDN domains."""
+    csv_path = tmp_path / "lectores.csv"
+    csv_path.write_bytes(
+        "\r\n".join(
+            [
+                "",
+                "Correo electrónico;Nombre",
+                "maria@EXAMPLE.ORG;María López",
+                "",
+                '"quoted@example.org";"Smith, John"',
+                "Maria@example.org;dup in case",
+                "jose@münchen.example;José",
+                "jose@xn--mnchen-3ya.example;the same, in punycode",
+                ";no address",
+                "not-an-email;bad",
+                "",
+            ]
+        ).encode("utf-8-sig")
+    )
+    report = subscribers.import_csv(engine, csv_path)
+    assert [(s.address, s.name) for s in subscribers.active(engine)] == [
+        ("maria@example.org", "María López"),
+        ("quoted@example.org", "Smith, John"),
+        ("jose@münchen.example", "José"),
+    ]
+    assert [(d.line, d.address) for d in report.duplicates] == [
+        (6, "Maria@example.org"),
+        (8, "jose@münchen.example"),
+    ]
+    assert [(b.line, b.value) for b in report.bad] == [(9, ""), (10, "not-an-email")]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("E-Mail-Adresse,Vorname\nanna@beispiel.de,Anna\n", ("anna@beispiel.de", "Anna")),
+        ("Nom\tCourriel\nJeanne\tjeanne@exemple.fr\n", ("jeanne@exemple.fr", "Jeanne")),
+        ("id;email;name\n7;ann@example.org;Ann\n", ("ann@example.org", "Ann")),
+        ("Ann Smith;ann@example.org\n", ("ann@example.org", "Ann Smith")),
+    ],
+)
+def test_the_address_column_is_found_without_an_english_header(engine, tmp_path, text, expected):
+    report = subscribers.import_csv(engine, write(tmp_path / "list.csv", text))
+    assert report.bad == [] and report.imported == 1
+    assert [(s.address, s.name) for s in subscribers.active(engine)] == [expected]
+
+
 @pytest.mark.parametrize("status", [UNSUBSCRIBED, BOUNCED, COMPLAINED])
 def test_suppressed_addresses_are_never_reactivated(engine, tmp_path, status):
     subscribers.add(engine, "gone@example.org")
