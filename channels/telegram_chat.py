@@ -195,18 +195,13 @@ def map_telegram_error(exc: TelegramError, secret: str = "") -> DeliveryError:
             f"Telegram refused the bot token: {text}", channel=CHANNEL, status=401, code="token"
         )
     if isinstance(exc, Forbidden):
-        return PermanentError(
-            f"the bot may not post in this chat: {text}",
-            channel=CHANNEL,
-            status=403,
-            code="forbidden",
+        return _chat_unreachable(
+            f"the bot may not post in this chat: {text}", status=403, code="forbidden"
         )
     # BadRequest and TimedOut subclass NetworkError: they must be caught before it.
     if isinstance(exc, BadRequest):
         if "chat not found" in text.lower():
-            return PermanentError(
-                f"chat not found: {text}", channel=CHANNEL, status=400, code="chat_not_found"
-            )
+            return _chat_unreachable(f"chat not found: {text}", status=400, code="chat_not_found")
         return PermanentError(
             f"Telegram refused the message: {text}", channel=CHANNEL, status=400, code="bad_request"
         )
@@ -215,6 +210,14 @@ def map_telegram_error(exc: TelegramError, secret: str = "") -> DeliveryError:
     if isinstance(exc, NetworkError):
         return TransientError(f"Telegram unreachable: {text}", channel=CHANNEL, code="network")
     return PermanentError(f"unexpected Telegram error: {text}", channel=CHANNEL)
+
+
+def _chat_unreachable(message: str, *, status: int, code: str) -> PermanentError:
+    """Permanent for this run; nothing reached the chat, so once the bot is (back) in
+    it a rerun sends the edition there."""
+    error = PermanentError(message, channel=CHANNEL, status=status, code=code)
+    error.retryable = True
+    return error
 
 
 def scrub(text: str, secret: str) -> str:

@@ -253,6 +253,19 @@ def test_a_forbidden_chat_is_reported_while_the_other_chat_gets_the_edition(
     assert ledger.rows("2026-11-20", "telegram")[f"{CHANNEL}:photo"].state == FAILED
 
 
+def test_a_rerun_delivers_to_a_chat_once_the_bot_is_back_in_it(fake, ledger, channel_for):
+    fake.forbid(CHANNEL)
+    first = dispatch(channel_for(**FAST), ledger)
+    assert (first.delivered, first.failed) == (4, 4), first.errors
+
+    fake.chat(CHANNEL).forbidden = False  # the operator adds the bot to the channel again
+    second = dispatch(channel_for(**FAST), ledger)
+
+    assert (second.delivered, second.skipped, second.failed) == (4, 4, 0), second.errors
+    assert texts(fake.received(CHANNEL)) == [PHOTO.caption, *DIGEST]
+    assert texts(fake.received(GROUP)) == [PHOTO.caption, *DIGEST]  # once each
+
+
 def test_an_unknown_chat_is_a_permanent_chat_not_found(fake, ledger, channel_for):
     report = dispatch(channel_for(chats=["@no_such_chat", GROUP], **FAST), ledger)
 
