@@ -145,3 +145,14 @@ def test_without_thread_every_story_stands_alone(tmp_path):
     assert not rendered.x_thread
     assert [p.article_key for p in rendered.x_posts] == ["k1", "k2"]
     assert all(re.search(r"https://\S+$", p.text) for p in rendered.x_posts)
+
+
+def test_a_stray_byte_order_mark_in_a_title_neither_truncates_nor_breaks_the_post(tmp_path):
+    # Feeds carry U+FEFF inside titles; X refuses it (and the rest of the title was cut off).
+    titles = ["Diesel to fall\ufeff 2 cents a litre on Monday", "\ufeff"]
+    rendered = render(tmp_path, False, [article(1, title=titles[0]), article(2, title=titles[1])])
+
+    first, second = (p.text for p in rendered.x_posts)
+    assert first.startswith("Diesel to fall 2 cents a litre on Monday\n\nA dek.")
+    assert second == "A dek.\n\nhttps://ledger.example.org/story-2"
+    assert all(parse_tweet(p.text).valid for p in rendered.x_posts)

@@ -21,6 +21,9 @@ ELLIPSIS = "…"
 PART_SEPARATOR = "\n\n"
 
 _NO_SPACE_SCRIPT = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}]")
+# Invisible characters X refuses in a post (twitter-text's invalid characters): a stray
+# byte-order mark in a feed title would otherwise make every cut of that title "invalid".
+_INVALID_FOR_X = str.maketrans("", "", "\ufffe\ufeff\uffff")
 _TRAILING_PUNCTUATION = " \t\n,;:-–—"
 
 
@@ -41,7 +44,10 @@ def _compose(parts: list[str], url: str) -> str:
 def fit_post(text_parts: list[str], url: str = "") -> str:
     """The longest post made of whole leading parts plus ``url``; the first part is
     shortened when even it does not fit alone."""
-    parts = [unicodedata.normalize("NFC", " ".join(p.split())) for p in text_parts]
+    parts = [
+        unicodedata.normalize("NFC", " ".join(p.translate(_INVALID_FOR_X).split()))
+        for p in text_parts
+    ]
     parts = [p for p in parts if p]
     if not parts:
         return url
