@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -32,11 +33,14 @@ DateOption = Annotated[
 ]
 
 
+NOTHING_TO_PUBLISH = 3  # exit status of run and preview on a day without articles
+
+
 def _settings(config: Path | None) -> Settings:
     try:
         return load_settings(config)
     except ConfigFileError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -46,7 +50,7 @@ def _date(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        console.print(f"[red]error:[/red] --date {value!r} is not YYYY-MM-DD")
+        console.print(f"[red]error:[/red] --date {escape(repr(value))} is not YYYY-MM-DD")
         raise typer.Exit(2) from None
 
 
@@ -81,13 +85,45 @@ class _ProgressHandler(logging.Handler):
         self.progress.update(self.tasks[channel], completed=record.done, total=record.total)
 
 
-def print_summary(result: dict) -> None:
-    console.print(f"Edition [bold]{result['edition_id']}[/bold]: {result['articles']} articles")
-    for problem in result["problems"]:
+def print_problems(problems: list[dict]) -> None:
+    """One line per skipped source or entry; their text is shown as it is, never as markup."""
+    for problem in problems:
         entry = f" ({problem['entry']})" if problem.get("entry") else ""
         console.print(
-            f"[yellow]skipped[/yellow] {problem['source']}{entry}: {problem['reason']}",
+            f"[yellow]skipped[/yellow] {escape(problem['source'] + entry)}: "
+            f"{escape(problem['reason'])}",
             highlight=False,
+        )
+
+
+def resolve_hint(result: dict, config: Path | None) -> str:
+    """The next step for deliveries a stopped run left in flight."""
+    doubtful = [row for row in result["channels"] if row["in doubt"]]
+    if not doubtful:
+        return ""
+    counts = ", ".join(f"{row['in doubt']} on {row['channel']}" for row in doubtful)
+    options = f" --date {result['edition_date']}" + (f" --config {config}" if config else "")
+    channel = doubtful[0]["channel"] if len(doubtful) == 1 else "CHANNEL"
+    return (
+        f"In doubt: {counts}. A run stopped (or is still running) between claiming these "
+        "deliveries and recording them, so they may have gone out. Check with the provider, "
+        f"then settle them: `briefcast ledger resolve {channel} sent{options}` if they arrived, "
+        f"or `briefcast ledger resolve {channel} resend{options}` to send them on the next run "
+        "(add --target for one delivery; `briefcast ledger status` lists them by state)."
+    )
+
+
+def print_summary(result: dict, config: Path | None = None) -> None:
+    console.print(
+        f"Edition [bold]{escape(result['edition_id'])}[/bold]: {result['articles']} articles",
+        highlight=False,
+    )
+    print_problems(result["problems"])
+    if result.get("nothing_to_publish"):
+        console.print(f"[yellow]{escape(result['nothing_to_publish'])}[/yellow]", highlight=False)
+    elif result.get("dry_run"):
+        console.print(
+            f"Dry run: nothing sent. Preview: {escape(result['preview'])}", highlight=False
         )
     if not result["channels"]:
         return
@@ -104,7 +140,12 @@ def print_summary(result: dict) -> None:
     console.print(table)
     for row in result["channels"]:
         if row["reasons"]:
-            console.print(f"[red]{row['channel']}[/red]: {row['reasons']}", highlight=False)
+            console.print(
+                f"[red]{escape(row['channel'])}[/red]: {escape(row['reasons'])}", highlight=False
+            )
+    hint = resolve_hint(result, config)
+    if hint:
+        console.print(escape(hint), highlight=False)
 
 
 @app.command()
@@ -119,12 +160,18 @@ def run(
 ) -> None:
     """Gather, render and deliver an edition through the daily-brief flow."""
     settings = _settings(config)
+    day = _date(edition_date)
     prepare_prefect(settings)
     from briefcast.params import BriefParameters
-    from flows.daily_brief import daily_brief
+    from flows.daily_brief import chosen_channels, daily_brief
 
+    try:  # here too, so a typo gets one line instead of a failed flow run's traceback
+        chosen_channels(settings, _split(channels))
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
     params = BriefParameters(
-        edition_date=_date(edition_date),
+        edition_date=day,
         channels=_split(channels),
         dry_run=dry_run,
         test_to=_split(test_to),
@@ -146,17 +193,19 @@ def run(
         with progress:
             result = daily_brief(params)
     except ConfigFileError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     finally:
         progress_log.removeHandler(handler)
         progress_log.propagate = True
-    print_summary(result)
+    print_summary(result, config)
     if not result.get("ok", True):
         raise typer.Exit(1)
+    if result.get("nothing_to_publish"):
+        raise typer.Exit(NOTHING_TO_PUBLISH)
 
 
 @app.command()
@@ -171,14 +220,23 @@ def preview(
 
     settings = _settings(config)
     day = _date(edition_date) or pipeline.today_in(settings)
-    gathered = pipeline.gather_day(settings, day)
+    quiet = logging.NullHandler()  # the problems are printed below, once
+    logging.getLogger("briefcast").addHandler(quiet)
+    try:
+        gathered = pipeline.gather_day(settings, day)
+    finally:
+        logging.getLogger("briefcast").removeHandler(quiet)
+    print_problems([problem.model_dump() for problem in gathered.problems])
+    if not gathered.articles:
+        console.print(f"[yellow]{escape(pipeline.no_articles_message(settings, day))}[/yellow]")
+        raise typer.Exit(NOTHING_TO_PUBLISH)
     edition = pipeline.render_day(settings, gathered)
     folder = write_preview(edition, out or settings.data_dir / "preview" / edition.edition_id)
-    for problem in gathered.problems:
-        console.print(
-            f"[yellow]skipped[/yellow] {problem.source}: {problem.reason}", highlight=False
-        )
-    console.print(f"Preview of {edition.edition_id} ({len(edition.articles)} articles): {folder}")
+    console.print(
+        f"Preview of {edition.edition_id} ({len(edition.articles)} articles): "
+        f"{escape(str(folder))}",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -200,7 +258,7 @@ def serve(
     try:
         url = api_url()  # first: { prefect_secret = ... } in the config needs the server too
     except ServeError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     settings = _settings(config)
     schedule = settings.schedule
@@ -214,7 +272,7 @@ def serve(
     try:
         serve_deployment(settings, pause_on_shutdown=pause_on_shutdown)
     except ConfigFileError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
 
 

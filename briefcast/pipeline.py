@@ -22,6 +22,19 @@ def today_in(settings: Settings) -> date:
     return datetime.now(settings.publication.zone).date()
 
 
+def no_articles_message(settings: Settings, edition_date: date) -> str:
+    """Why an edition has nothing to publish, in the operator's terms."""
+    day = edition_date.isoformat()
+    hours = settings.edition.lookback_hours
+    when = f"on {day}" if hours == 24 else f"in the {hours} hours up to the end of {day}"
+    count = len(settings.sources)
+    sources = f"the {count} sources have" if count != 1 else "the one source has"
+    return (
+        f"No articles for {day}: {sources} no new story published {when} "
+        f"({settings.publication.timezone}). Nothing was rendered or sent."
+    )
+
+
 def ledger_for(settings: Settings, run_id: str | None = None) -> Ledger:
     return Ledger(get_engine(settings.database_url), run_id=run_id)
 

@@ -206,6 +206,23 @@ def refused(decision: Decision, edition_id: str, result: dict) -> State:
     return Completed(name="Rejected", message=message, data=result)
 
 
+def nothing_to_publish(settings: Settings, gathered: Gathered, brief: BriefParameters) -> State:
+    """A day without articles ends here: nothing to render, approve or send; named for the UI."""
+    message = pipeline.no_articles_message(settings, gathered.edition_date)
+    get_run_logger().warning(message)
+    result = {
+        "edition_id": gathered.edition_date.isoformat(),
+        "edition_date": gathered.edition_date.isoformat(),
+        "articles": 0,
+        "problems": [p.model_dump() for p in gathered.problems],
+        "channels": [],
+        "dry_run": brief.dry_run,
+        "nothing_to_publish": message,
+        "ok": True,
+    }
+    return Completed(name="No articles", message=message, data=result)
+
+
 DEFAULT_BRIEF = BriefParameters()
 
 
@@ -230,6 +247,8 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
     channels = chosen_channels(settings, brief.channels)
 
     gathered = gather_task(settings, edition_date)
+    if not gathered.articles:
+        return nothing_to_publish(settings, gathered, brief)
     edition = render_task(settings, gathered, edition_date.isoformat())
     test_only = bool(brief.test_to) and not brief.require_approval
     goes_out = not brief.dry_run and not test_only

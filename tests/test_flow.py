@@ -195,3 +195,16 @@ def test_an_unanswered_approval_times_out_and_sends_nothing(tmp_path, monkeypatc
     assert "nobody approved it within 2 seconds" in caplog.text
     assert room.emails(EDITION) == []
     assert not room.archive(EDITION).exists()
+
+
+def test_a_day_without_articles_ends_named_no_articles_without_pausing(newsroom):
+    from datetime import date
+
+    params = brief(newsroom, require_approval=True)
+    state = run(params.model_copy(update={"edition_date": date(2026, 3, 15)}))
+
+    assert state.is_completed() and state.name == "No articles"
+    assert state.message.startswith("No articles for 2026-03-15")
+    assert state.result()["articles"] == 0 and state.result()["channels"] == []
+    assert not (newsroom.data / "outbox").exists()
+    assert run_artifacts(state.state_details.flow_run_id) == {}

@@ -1,0 +1,127 @@
+"""The CLI as an operator meets it on a bad day: no articles, a typo, odd feed text, a crash.
+
+Every case runs the real ``briefcast`` command in a subprocess against a small
+newsroom in a temporary folder, and checks what the operator reads and the exit
+status: one clear line (never a traceback) and a next step where there is one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flow_fixtures import EDITION_DATE, SUBSCRIBERS, write_newsroom
+
+ROOT = Path(__file__).resolve().parent.parent
+EDITION = EDITION_DATE.isoformat()
+EMPTY_DAY = "2026-03-15"  # the newsroom has nothing published that day
+
+# A wire whose source name and entry title look like console markup.
+ODD_WIRE = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Wire</title><link>https://wire.example/</link>
+<item><title>[/red] Update [draft]</title><link>https://wire.example/1</link></item>
+</channel></rss>
+"""
+
+
+def briefcast(*args: str) -> subprocess.CompletedProcess:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PREFECT_") and k not in {"BRIEFCAST_DATA", "BRIEFCAST_CONFIG"}
+    }
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "briefcast", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def said(result: subprocess.CompletedProcess) -> str:
+    """Everything printed, with the console's line wrapping undone."""
+    return " ".join((result.stdout + result.stderr).split())
+
+
+@pytest.fixture
+def newsroom(tmp_path, monkeypatch):
+    monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
+    monkeypatch.delenv("BRIEFCAST_CONFIG", raising=False)
+    room = write_newsroom(tmp_path)
+    (tmp_path / "wire.xml").write_text(ODD_WIRE, encoding="utf-8")
+    with room.config.open("a", encoding="utf-8") as config:
+        config.write('\n[[sources]]\nname = "[wire]"\ntype = "feed"\nurl = "wire.xml"\n')
+    return room
+
+
+def test_a_day_without_articles_says_so_and_exits_3(newsroom):
+    run = briefcast("run", "--config", str(newsroom.config), "--date", EMPTY_DAY)
+    preview = briefcast("preview", "--config", str(newsroom.config), "--date", EMPTY_DAY)
+
+    for result in (run, preview):
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        assert f"No articles for {EMPTY_DAY}: the 2 sources have no new story" in said(result)
+        assert "Nothing was rendered or sent." in said(result)
+    assert not (newsroom.data / "outbox").exists()
+    assert not (newsroom.data / "preview").exists()
+
+
+def test_an_unknown_channel_is_one_line_and_nothing_runs(newsroom):
+    result = briefcast("run", "--config", str(newsroom.config), "--channels", "outbox,fax")
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert (result.stdout + result.stderr).strip() == (
+        "error: unknown channels ['fax']; configured: ['outbox']"
+    )
+    assert not (newsroom.data / "preview").exists()
+
+
+def test_feed_text_is_printed_as_it_is_never_read_as_markup(newsroom):
+    result = briefcast("preview", "--config", str(newsroom.config), "--date", EDITION)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("skipped") == 1  # printed once, not again by the log
+    assert "skipped [wire] ([/red] Update [draft]): entry has no publication date" in result.stdout
+
+
+def test_a_run_after_a_crash_reports_in_doubt_deliveries_and_how_to_settle_them(newsroom):
+    from briefcast import pipeline
+    from briefcast.config import load_settings
+
+    # What a run killed mid-dispatch leaves behind: rows claimed, never recorded.
+    crashed = pipeline.ledger_for(load_settings(newsroom.config), run_id="killed-run")
+    doubtful = [f"email:{SUBSCRIBERS[0]}", "x:post-2"]
+    crashed.ensure(EDITION, "outbox", doubtful)
+    assert len(crashed.claim(r.id for r in crashed.rows(EDITION, "outbox").values())) == 2
+
+    result = briefcast("run", "--config", str(newsroom.config), "--date", EDITION)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("│ outbox"))
+    delivered, skipped, failed, in_doubt = [c.strip() for c in row.split("│")[2:6]]
+    assert (skipped, failed, in_doubt) == ("0", "0", "2") and int(delivered) > 0
+    assert newsroom.emails(EDITION) == sorted(SUBSCRIBERS[1:])  # the doubtful one not resent
+    assert not (newsroom.outbox(EDITION) / "x" / "post-2.json").exists()
+    text = said(result)
+    assert "In doubt: 2 on outbox." in text
+    command = f"briefcast ledger resolve outbox sent --date {EDITION} --config {newsroom.config}"
+    assert f"`{command}` if they arrived" in text
+    assert "ledger resolve outbox resend" in text
+
+    settled = briefcast(*command.split()[1:])
+
+    assert settled.returncode == 0, settled.stdout + settled.stderr
+    assert "2 in-doubt deliveries marked sent" in settled.stdout
+    status = briefcast(
+        "ledger", "status", "--config", str(newsroom.config), "--date", EDITION, "--json"
+    )
+    assert "in_flight" not in json.loads(status.stdout)["outbox"]
