@@ -16,6 +16,8 @@ from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 
+from email_validator import EmailNotValidError, validate_email
+
 from briefcast.models import RenderedEdition
 from briefcast.render.placeholders import personalize
 from channels.base import Recipient
@@ -46,6 +48,21 @@ class _MailPolicy(EmailPolicy):
 MAIL_POLICY = _MailPolicy(refold_source="none")
 
 log = logging.getLogger("briefcast.channels.email")
+
+
+def ascii_address(address: str) -> str:
+    """The address with its domain in punycode when only the domain is non-ASCII.
+
+    ``ana@bücher.example`` goes out as ``ana@xn--bcher-kva.example``: every mail
+    server and provider takes that, while the Unicode form needs SMTPUTF8, which
+    many relays lack. An address with a non-ASCII local part is returned as is.
+    """
+    if address.isascii():
+        return address
+    try:
+        return validate_email(address, check_deliverability=False).ascii_email or address
+    except EmailNotValidError:
+        return address
 
 
 def subject_for(edition: RenderedEdition, test: bool) -> str:
@@ -105,7 +122,9 @@ def build_email(
     message["Date"] = format_datetime(datetime.now(UTC))
     name = publication.sender_name if sender_name is None else sender_name
     message["From"] = Address(name, addr_spec=sender or publication.sender_email)
-    message["To"] = Address(recipient.name, addr_spec=recipient.email)
+    # username/domain, not addr_spec: parsing refuses a non-ASCII local part (RFC 6532).
+    local, _, domain = ascii_address(recipient.email).rpartition("@")
+    message["To"] = Address(recipient.name, username=local, domain=domain)
     if publication.reply_to:
         message["Reply-To"] = publication.reply_to
     message["Subject"] = subject_for(edition, test)

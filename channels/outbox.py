@@ -17,7 +17,7 @@ from pydantic import Field
 
 from briefcast.models import RenderedEdition
 from channels.base import BaseChannel, ChannelSettings, Delivery, Receipt
-from channels.email_message import build_email, mailing_list
+from channels.email_message import ascii_address, build_email, mailing_list
 
 
 class OutboxSettings(ChannelSettings):
@@ -69,7 +69,8 @@ class OutboxChannel(BaseChannel):
                 self.edition, item, self.context.publication, test=self.context.test_send
             )
             path = folder / "email" / f"{_safe(item.email.lower())}.eml"
-            data = bytes(message)
+            international = not ascii_address(item.email).isascii()  # sent with SMTPUTF8
+            data = message.as_bytes(policy=message.policy.clone(utf8=international))
         else:
             name = delivery.target.split(":", 1)[1]
             path = folder / kind / f"{_safe(name)}.json"

@@ -42,6 +42,7 @@ from briefcast.models import RenderedEdition
 from briefcast.render.placeholders import KNOWN, OPTIONAL, placeholders_in
 from channels.base import BaseChannel, ChannelSettings, Delivery, Outcome, Receipt, Recipient
 from channels.email_message import (
+    ascii_address,
     list_unsubscribe,
     mailing_list,
     recipient_values,
@@ -231,7 +232,7 @@ class SendGridChannel(BaseChannel):
         for position, delivery in enumerate(batch):
             recipient: Recipient = delivery.payload
             personalization = Personalization()
-            personalization.add_to(To(recipient.email, recipient.name or None))
+            personalization.add_to(To(ascii_address(recipient.email), recipient.name or None))
             for key, value in _substitutions(recipient, self.names).items():
                 personalization.add_substitution(Substitution(key, value))
             unsubscribe = list_unsubscribe(recipient, settings.unsubscribe_mailto or None)

@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 from briefcast.config import Secret
 from briefcast.models import RenderedEdition
 from channels.base import BaseChannel, ChannelSettings, Delivery, Outcome, Receipt, Recipient
-from channels.email_message import build_email, mailing_list
+from channels.email_message import ascii_address, build_email, mailing_list
 from channels.errors import (
     AuthError,
     ChannelError,
@@ -184,7 +184,8 @@ class SmtpChannel(BaseChannel):
     def _deliver(self, smtp: smtplib.SMTP, recipient: Recipient) -> Outcome | None:
         """Hand one message over; raise _Broken when the session cannot continue."""
         message = self._message(self.edition, recipient)
-        international = not (recipient.email.isascii() and self.sender.isascii())
+        address = ascii_address(recipient.email)
+        international = not (address.isascii() and self.sender.isascii())
         options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
         if international and not smtp.has_extn("smtputf8"):
             return PermanentError(
@@ -199,7 +200,7 @@ class SmtpChannel(BaseChannel):
             if code != 250:
                 return self._refused(smtp, code, reply, recipient, stage)
             stage = "RCPT TO"
-            code, reply = smtp.rcpt(recipient.email)
+            code, reply = smtp.rcpt(address)
             if code not in (250, 251):
                 return self._refused(smtp, code, reply, recipient, stage)
             stage = "DATA"

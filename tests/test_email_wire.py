@@ -72,7 +72,7 @@ def context(settings, addresses) -> ChannelContext:
 
 def header_lines(raw: bytes, name: str) -> list[str]:
     """Each occurrence of header ``name``, unfolded, exactly as written on the wire."""
-    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("ascii")
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode()  # UTF-8: RFC 6532
     unfolded = re.sub(r"\n[ \t]", " ", head)
     return [line for line in unfolded.split("\n") if line.lower().startswith(name.lower() + ":")]
 
@@ -119,3 +119,41 @@ def test_outbox_writes_the_unsubscribe_url_itself(settings, tmp_path):
     assert report.delivered == 1
     raw = (tmp_path / "out" / EDITION / "email" / f"{address}.eml").read_bytes()
     assert_one_click_header_readable(raw, address, settings)
+
+
+def test_an_idn_domain_goes_out_in_punycode_to_a_server_without_smtputf8(settings):
+    """Many relays (Amazon SES among them) offer no SMTPUTF8; the ASCII form reaches the
+    same mailbox, so only an address with a non-ASCII local part needs it."""
+    ledger = Ledger(get_engine(settings.database_url))
+    addresses = ["leitor@bücher.example", "ana.ribeiro@example.org", "jürgen@bücher.example"]
+    with SmtpSink(smtputf8=False) as sink:
+        adapter = SmtpChannel(smtp(sink.port), context(settings, addresses))
+        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+    assert report.delivered == 2 and report.failed == 1
+    assert "jürgen@bücher.example: the server does not accept international" in report.errors[0]
+    received = {r.rcpt_tos[0]: r for r in sink.received}
+    assert set(received) == {"leitor@xn--bcher-kva.example", "ana.ribeiro@example.org"}
+    raw = received["leitor@xn--bcher-kva.example"].raw
+    assert header_lines(raw, "To") == ["To: Ana Ribeiro <leitor@xn--bcher-kva.example>"]
+    # The ledger keeps the address as the subscriber list has it.
+    assert ledger.rows(EDITION, "smtp")["leitor@bücher.example"].state == "sent"
+
+
+def test_an_international_local_part_does_not_stop_the_edition(settings, tmp_path):
+    """``jürgen@bücher.example`` is a valid address (email-validator imports it); the email
+    package refuses it as an addr_spec, which used to refuse the whole edition."""
+    addresses = ["jürgen@bücher.example", "ana.ribeiro@example.org"]
+    ledger = Ledger(get_engine(settings.database_url))
+    with SmtpSink() as sink:  # this one offers SMTPUTF8
+        adapter = SmtpChannel(smtp(sink.port), context(settings, addresses))
+        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+    assert report.delivered == 2, report.errors
+    (received,) = sink.messages_to("jürgen@bücher.example")
+    assert header_lines(received.raw, "To") == ["To: Ana Ribeiro <jürgen@bücher.example>"]
+
+    adapter = OutboxChannel(
+        OutboxSettings(path=str(tmp_path / "out")), context(settings, addresses)
+    )
+    assert dispatch_channel(adapter, "outbox", edition(), ledger, FAST).delivered == 2
+    (written,) = (tmp_path / "out" / EDITION / "email").glob("j*.eml")
+    assert header_lines(written.read_bytes(), "To") == ["To: Ana Ribeiro <jürgen@bücher.example>"]

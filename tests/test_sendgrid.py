@@ -272,6 +272,16 @@ def test_a_refused_key_stops_the_channel_and_the_rerun_after_the_fix_delivers(
     assert set(ledger.summary("2026-11-20")["sendgrid"]) == {SENT}
 
 
+def test_an_idn_domain_is_sent_in_punycode(settings, fake):
+    recipients = [subscribers.recipient(settings, "leitor@bücher.example", "2026-11-20", "Jürgen")]
+    ledger = Ledger(get_engine(settings.database_url))
+    report = dispatch_channel(
+        channel(settings, fake, recipients), "sendgrid", edition(), ledger, FAST
+    )
+    assert report.delivered == 1
+    assert [(m.to, m.name) for m in fake.delivered] == [("leitor@xn--bcher-kva.example", "Jürgen")]
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

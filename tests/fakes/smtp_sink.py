@@ -8,7 +8,8 @@
         sink.drop_at("v@example.org", at="data")  # queued, then dies before the 250 reply
 
 Optional STARTTLS (``tls_context``), implicit TLS (``ssl_context``) and AUTH
-(``credentials=(user, password)``; login failures answer 535).
+(``credentials=(user, password)``; login failures answer 535); ``smtputf8=False``
+leaves SMTPUTF8 out of EHLO, as many relays do.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class SmtpSink:
         tls_context=None,
         ssl_context=None,
         credentials: tuple[str, str] | None = None,
+        smtputf8: bool = True,
     ) -> None:
         self.port = free_port()
         self.lock = threading.Lock()
@@ -114,7 +116,7 @@ class SmtpSink:
         self.data_drops: set[str] = set()
         self.logins: list[str] = []
         self.login_attempts = 0  # failed ones included
-        kwargs = {}
+        kwargs = {"enable_SMTPUTF8": smtputf8}
         if tls_context is not None:
             kwargs.update(tls_context=tls_context, require_starttls=True)
         if credentials is not None:
