@@ -173,3 +173,20 @@ def test_photo_caption_fits_1024_and_keeps_the_link(tmp_path):
 
 def test_no_photo_without_a_hero_image(tmp_path):
     assert render(tmp_path, [article(0)]).telegram_photo is None
+
+
+def test_the_footer_never_arrives_as_a_message_of_its_own(tmp_path):
+    # Digests of growing length: at some sizes the footer no longer fits after the last
+    # story; it then moves to the next message together with that story.
+    for count in range(8, 16):
+        articles = [
+            article(n, dek="", summary_html=paragraphs(2, f"Story {n} detail. "))
+            for n in range(count)
+        ]
+        messages = [m.text for m in render(tmp_path, articles).telegram_messages]
+
+        for text in messages:
+            assert "Read more" in text, (count, text)  # every message carries a story
+            assert utf16_len(text) <= 4096 and validate_telegram_html(text) == []
+        assert messages[-1].endswith(">Subscribe</a>")
+        assert f"Story number {count - 1}</a>" in messages[-1]

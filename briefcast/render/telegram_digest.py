@@ -55,7 +55,9 @@ def render_messages(
     # The header travels with the lead, so a long lead never leaves it alone in a message.
     blocks = ["\n\n".join(part for part in (header, lead) if part)]
     blocks.extend(_story(templates, context, a, lead=False) for a in context["others"])
-    blocks.append(_tidy(templates.render("telegram_footer.html.j2", context)))
+    # The footer travels with the last story, so it never arrives as a message of its own.
+    footer = _tidy(templates.render("telegram_footer.html.j2", context))
+    blocks[-1] = "\n\n".join(part for part in (blocks[-1], footer) if part)
     return [TelegramMessage(text=text) for text in pack([b for b in blocks if b], limit)]
 
 
