@@ -116,6 +116,7 @@ def dispatch_channel(
     size = max(1, getattr(adapter, "max_batch", 1))
     refused: AuthError | None = None  # the provider refused our own credentials
     not_attempted = 0
+    validated: list[Receipt] = []  # accepted, not delivered (a provider's sandbox)
     for start in range(0, len(todo), size):
         batch = []
         for delivery in todo[start : start + size]:
@@ -142,7 +143,11 @@ def dispatch_channel(
         outcomes = _send_with_retries(adapter, channel, batch, policy, sleep)
         for delivery, outcome in zip(batch, outcomes, strict=True):
             row_id = ids[delivery.target]
-            if isinstance(outcome, Receipt):
+            if isinstance(outcome, Receipt) and not outcome.delivered:
+                ledger.release([row_id], outcome.detail or "accepted, not delivered")
+                validated.append(outcome)
+                report.held += 1
+            elif isinstance(outcome, Receipt):
                 ledger.mark_sent(row_id, outcome.provider_id)
                 receipts[delivery.target] = outcome.provider_id
                 report.delivered += 1
@@ -162,6 +167,9 @@ def dispatch_channel(
     if not_attempted:
         report.failed += not_attempted
         report.errors.append(f"{not_attempted} not attempted after: {refused}")
+    if validated:
+        reason = validated[0].detail or "accepted, not delivered"
+        report.errors.append(f"{len(validated)} held back: {reason}")
     return report
 
 

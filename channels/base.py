@@ -51,6 +51,9 @@ class Delivery:
 class Receipt:
     provider_id: str
     detail: str = ""
+    # False: the provider accepted the request but sends nothing (a sandbox). The
+    # ledger does not count it as sent, so a live run later delivers it.
+    delivered: bool = True
 
 
 Outcome = Receipt | DeliveryError | None

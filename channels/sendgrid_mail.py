@@ -84,7 +84,11 @@ class SendGridSettings(ChannelSettings):
     timeout_seconds: float = Field(
         30.0, gt=0, description="Per-request timeout (the SDK has none)."
     )
-    sandbox_mode: bool = Field(False, description="SendGrid validates but delivers nothing.")
+    sandbox_mode: bool = Field(
+        False,
+        description="SendGrid validates but delivers nothing: reported as held back, "
+        "so a later live run still sends it.",
+    )
     categories: list[str] = Field(default_factory=lambda: ["daily-brief"])
     unsubscribe_mailto: str = Field("", description="Also offer a mailto: in List-Unsubscribe.")
     asm_group_id: int | None = Field(None, description="Unsubscribe group (SendGrid ASM).")
@@ -270,5 +274,7 @@ class SendGridChannel(BaseChannel):
             )
         if not message_id:  # sandbox mode: validated, nothing sent
             message_id = f"sandbox-{response.status_code}"
-        detail = "sandbox: not delivered" if self.settings.sandbox_mode else ""
-        return [Receipt(provider_id=message_id, detail=detail) for _ in batch]
+        if self.settings.sandbox_mode:
+            detail = "sandbox mode: SendGrid validated the mail and sent nothing"
+            return [Receipt(message_id, detail, delivered=False) for _ in batch]
+        return [Receipt(provider_id=message_id) for _ in batch]

@@ -346,17 +346,22 @@ def test_network_failures_are_transient(settings, fake, failure):
 
 def test_sandbox_mode_gets_200_and_nothing_is_delivered(settings, fake):
     recipients = few(settings, 2)
+    ledger = Ledger(get_engine(settings.database_url))
     report = dispatch_channel(
-        channel(settings, fake, recipients, sandbox_mode=True),
-        "sendgrid",
-        edition(),
-        Ledger(get_engine(settings.database_url)),
-        FAST,
+        channel(settings, fake, recipients, sandbox_mode=True), "sendgrid", edition(), ledger, FAST
     )
-    assert report.delivered == 2
+    assert report.delivered == 0 and report.held == 2 and report.ok
+    assert "2 held back: sandbox mode" in report.as_row()["reasons"]
     assert [c.status for c in fake.calls] == [200]
     assert fake.delivered == [] and len(fake.sandboxed) == 1
     assert fake.sandboxed[0]["mail_settings"]["sandbox_mode"]["enable"] is True
+
+    # Trying it in the sandbox first does not stop the live run from delivering.
+    live = dispatch_channel(
+        channel(settings, fake, recipients), "sendgrid", edition(), ledger, FAST
+    )
+    assert live.delivered == 2 and live.skipped == 0
+    assert sorted(m.to for m in fake.delivered) == sorted(r.email for r in recipients)
 
 
 def test_a_test_send_is_marked_in_the_subject(settings, fake):
