@@ -17,7 +17,7 @@ import time
 import warnings
 from collections import defaultdict, deque
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -220,6 +220,14 @@ def _chat_unreachable(message: str, *, status: int, code: str) -> PermanentError
     return error
 
 
+def _photo_refused(exc: BadRequest) -> bool:
+    """Whether Telegram refused a sendPhoto for the image itself, not for the chat or
+    the caption ("failed to get HTTP URL content", "wrong type of the web page content",
+    "IMAGE_PROCESS_FAILED", "not enough rights to send photos")."""
+    text = str(exc).lower()
+    return not any(words in text for words in ("chat not found", "parse entities"))
+
+
 def scrub(text: str, secret: str) -> str:
     return text.replace(secret, "<bot-token>") if secret else text
 
@@ -336,7 +344,7 @@ class TelegramChannel(BaseChannel):
             bot = self._run(self._ready_bot())  # before pacing, so getMe adds no gap
             self._pacer.wait(post.chat)
             try:
-                message = self._run(self._post(bot, self._chat_id(post.chat), post))
+                message, note = self._run(self._send(bot, self._chat_id(post.chat), post))
             except ChatMigrated as exc:
                 # The group became a supergroup: Telegram rejected the message, so
                 # sending it once to the new id cannot duplicate it.
@@ -346,7 +354,8 @@ class TelegramChannel(BaseChannel):
                     "update chats in [channels.telegram]"
                 )
                 log.warning("%s: %s", CHANNEL, detail)
-                message = self._run(self._post(bot, exc.new_chat_id, post))
+                message, note = self._run(self._send(bot, exc.new_chat_id, post))
+            detail = "; ".join(part for part in (detail, note) if part)
         except TelegramError as exc:
             if isinstance(exc, RetryAfter):
                 self._pacer.hold(post.chat, retry_after_seconds(exc))
@@ -360,6 +369,20 @@ class TelegramChannel(BaseChannel):
         if chat in self.migrations:
             return self.migrations[chat]
         return int(chat) if _NUMERIC_ID.fullmatch(chat) else chat
+
+    async def _send(self, bot: Bot, chat_id: int | str, post: TelegramPost) -> tuple[Message, str]:
+        """The message and a note. A lead photo Telegram refuses (it cannot fetch or use
+        the image, or the chat takes no photos) goes as its caption in a text message,
+        so one bad image never holds the digest back behind it."""
+        try:
+            return await self._post(bot, chat_id, post), ""
+        except BadRequest as exc:
+            if not (post.photo_url and post.text.strip() and _photo_refused(exc)):
+                raise
+            reason = scrub(str(exc), self._secret)
+        log.warning("%s: %s: photo refused (%s); sending its caption", CHANNEL, post.chat, reason)
+        message = await self._post(bot, chat_id, replace(post, photo_url=""))
+        return message, f"without the photo: {reason}"
 
     async def _post(self, bot: Bot, chat_id: int | str, post: TelegramPost) -> Message:
         if post.photo_url:

@@ -152,6 +152,21 @@ def test_photo_then_digest_arrive_in_order_in_every_chat(fake, ledger, channel_f
     )
 
 
+def test_a_photo_telegram_cannot_fetch_goes_as_its_caption_and_the_digest_follows(
+    fake, ledger, channel_for, caplog
+):
+    fake.refuse_photo(PHOTO.url)
+    with caplog.at_level(logging.WARNING):
+        report = dispatch(channel_for(**FAST), ledger)
+
+    assert (report.delivered, report.failed) == (8, 0), report.errors
+    for chat in (CHANNEL, GROUP):
+        received = fake.received(chat)
+        assert [m["kind"] for m in received] == ["text"] * 4
+        assert texts(received) == [PHOTO.caption, *DIGEST]
+    assert "photo refused (failed to get http url content)" in caplog.text.lower()
+
+
 def test_defaults_notify_and_allow_link_previews(fake, ledger, channel_for):
     report = dispatch(channel_for(chats=[CHANNEL], **FAST), ledger, make_edition(photo=None))
 

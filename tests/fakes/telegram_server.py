@@ -184,6 +184,7 @@ class FakeTelegram:
         self._script = _Script()
         self._stopping = threading.Event()
         self.flood_interval: float | None = None  # answer 429 when a chat gets messages faster
+        self.photo_problems: dict[str, str] = {}  # photo URL -> Telegram's 400 description
         self.calls: list[Call] = []
         self.messages: dict[int, list[dict[str, Any]]] = {}
         for name, kind in (chats or {}).items():
@@ -215,6 +216,12 @@ class FakeTelegram:
         """A group became a supergroup: sends to the old id answer migrate_to_chat_id."""
         self._chats[name].migrate_to = new_id
         self.add_chat(str(new_id), "supergroup")
+
+    def refuse_photo(
+        self, url: str, description: str = "Bad Request: failed to get HTTP URL content"
+    ) -> None:
+        """Telegram cannot fetch or use the image at ``url``: sendPhoto with it answers 400."""
+        self.photo_problems[url] = description
 
     def retry_after(self, seconds: int, *, on_call: int) -> None:
         self._script.retry_after[on_call] = seconds
@@ -316,6 +323,8 @@ class FakeTelegram:
         if chat.migrate_to is not None:
             description = "Bad Request: group chat was upgraded to a supergroup chat"
             return 400, _error(400, description, migrate_to_chat_id=chat.migrate_to)
+        if method == "sendPhoto" and params.get("photo") in self.photo_problems:
+            return 400, _error(400, self.photo_problems[params["photo"]])
         problem = _content_problem(method, params)
         if problem:
             return 400, _error(400, f"Bad Request: {problem}")
