@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -170,13 +171,20 @@ def run(
     except ValueError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
-    params = BriefParameters(
-        edition_date=day,
-        channels=_split(channels),
-        dry_run=dry_run,
-        test_to=_split(test_to),
-        config_path=str(settings.source_file or ""),
-    )
+    try:
+        params = BriefParameters(
+            edition_date=day,
+            channels=_split(channels),
+            dry_run=dry_run,
+            test_to=_split(test_to),
+            config_path=str(settings.source_file or ""),
+        )
+    except ValidationError as exc:  # --test-to with a typo
+        for error in exc.errors():
+            option = "--" + str(error["loc"][0]).replace("_", "-")
+            message = error["msg"].removeprefix("Value error, ")
+            console.print(f"[red]error:[/red] {option}: {escape(message)}", highlight=False)
+        raise typer.Exit(2) from None
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

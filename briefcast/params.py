@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class BriefParameters(BaseModel):
@@ -47,3 +48,14 @@ class BriefParameters(BaseModel):
         description="Path to the briefcast TOML config on the machine that runs the flow. "
         "Empty means the default.",
     )
+
+    @field_validator("test_to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        """Checked before anything is gathered, so a typo is named, not a failed run."""
+        for address in value:
+            try:
+                validate_email(address, check_deliverability=False)
+            except EmailNotValidError as exc:
+                raise ValueError(f"{address!r} is not an email address: {exc}") from None
+        return value
