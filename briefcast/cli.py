@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 ledger_app = typer.Typer(help="Inspect and settle the delivery ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
-console = Console()
+console = Console(soft_wrap=True)  # an error or a note stays one line in logs and mail
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (TOML).")]
 DateOption = Annotated[
@@ -51,7 +51,7 @@ def _date(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        console.print(f"[red]error:[/red] --date {escape(repr(value))} is not YYYY-MM-DD")
+        console.print(f"[red]error:[/red] --date {escape(repr(value))} is not a date (YYYY-MM-DD)")
         raise typer.Exit(2) from None
 
 
@@ -239,7 +239,17 @@ def preview(
         console.print(f"[yellow]{escape(pipeline.no_articles_message(settings, day))}[/yellow]")
         raise typer.Exit(NOTHING_TO_PUBLISH)
     edition = pipeline.render_day(settings, gathered)
-    folder = write_preview(edition, out or settings.data_dir / "preview" / edition.edition_id)
+    folder = out or settings.data_dir / "preview" / edition.edition_id
+    try:
+        write_preview(edition, folder)
+    except OSError as exc:
+        detail = f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc)
+        console.print(
+            f"[red]error:[/red] cannot write the preview to {escape(str(folder))}: "
+            f"{escape(detail)}",
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
     console.print(
         f"Preview of {edition.edition_id} ({len(edition.articles)} articles): "
         f"{escape(str(folder))}",

@@ -28,6 +28,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "briefcast.toml"
 
 
+DATABASE_SCHEMES = ("sqlite:///", "postgresql://", "postgresql+psycopg://")
+
+
 class ConfigFileError(Exception):
     """The config file is missing, unreadable or invalid. The message names file and key."""
 
@@ -105,6 +108,13 @@ class Edition(Strict):
 
 class Database(Strict):
     url: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if value and not value.startswith(DATABASE_SCHEMES):
+            raise ValueError("use sqlite:///PATH or postgresql://USER@HOST/NAME")
+        return value
 
 
 class Dispatch(Strict):
@@ -231,8 +241,13 @@ class Settings(Strict):
 
     @property
     def database_url(self) -> str:
-        if self.database.url:
-            return self.database.url
+        url = self.database.url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            # Relative to the config file like every path here, never to the working folder:
+            # a run from another folder must find the same ledger.
+            return f"sqlite:///{self.path(url.removeprefix('sqlite:///'))}"
+        if url:
+            return url
         return f"sqlite:///{self.data_dir / 'briefcast.db'}"
 
     @property
@@ -270,14 +285,26 @@ def load_settings(
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigFileError(f"{path}: config file not found") from exc
+    except IsADirectoryError as exc:
+        raise ConfigFileError(f"{path}: is a folder, not a config file") from exc
+    except OSError as exc:
+        raise ConfigFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigFileError(f"{path}: not valid TOML: {exc}") from exc
     for key, value in (overrides or {}).items():
         raw[key] = value
     try:
-        return Settings.model_validate({**raw, "base_dir": path.parent, "source_file": path})
+        settings = Settings.model_validate({**raw, "base_dir": path.parent, "source_file": path})
     except ValidationError as exc:
         raise ConfigFileError(describe_validation_error(exc, str(path))) from None
+    if settings.edition.templates and not settings.templates_dir.is_dir():
+        raise ConfigFileError(
+            f"{path}: invalid configuration\n"
+            f"  edition.templates: folder not found: {settings.templates_dir}"
+        )
+    return settings
 
 
 def channel_settings(settings: Settings, name: str, model: type[BaseModel]) -> BaseModel:

@@ -125,3 +125,29 @@ def test_a_run_after_a_crash_reports_in_doubt_deliveries_and_how_to_settle_them(
         "ledger", "status", "--config", str(newsroom.config), "--date", EDITION, "--json"
     )
     assert "in_flight" not in json.loads(status.stdout)["outbox"]
+
+
+def test_a_preview_folder_that_cannot_be_written_is_one_line(newsroom, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    out = blocker / "preview"
+
+    result = briefcast(
+        "preview", "--config", str(newsroom.config), "--date", EDITION, "--out", str(out)
+    )
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        f"error: cannot write the preview to {out}: Not a directory: {out}"
+    )
+
+
+def test_an_error_about_a_long_path_stays_on_one_line(tmp_path):
+    folder = tmp_path / ("long-" * 30) / ("deeper-" * 20) / "briefcast.toml"
+    folder.mkdir(parents=True)  # a folder where the config file should be
+
+    result = briefcast("ledger", "status", "--config", str(folder))
+
+    assert result.returncode == 2
+    assert result.stdout.splitlines() == [f"error: {folder}: is a folder, not a config file"]

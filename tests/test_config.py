@@ -88,3 +88,42 @@ def test_secrets_are_references_resolved_from_the_environment_and_never_shown(mo
     monkeypatch.delenv("TEST_API_KEY")
     with pytest.raises(ValidationError, match="TEST_API_KEY is not set"):
         Creds.model_validate({"api_key": {"env": "TEST_API_KEY"}})
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda folder: folder, "is a folder, not a config file"),
+        (lambda folder: _latin1(folder), "not UTF-8 text"),
+    ],
+    ids=["folder", "latin-1"],
+)
+def test_an_unreadable_config_is_one_error_naming_the_file(tmp_path, make, expected):
+    path = make(tmp_path)
+    with pytest.raises(ConfigFileError) as err:
+        load_settings(path)
+    assert str(err.value).startswith(f"{path}: {expected}")
+
+
+def _latin1(folder):
+    path = folder / "latin1.toml"
+    path.write_bytes(MINIMAL.replace("Springfield", "Sintra, Portugal, Caf\xe9").encode("latin-1"))
+    return path
+
+
+def test_a_templates_folder_that_does_not_exist_is_refused(tmp_path):
+    path = write(tmp_path, 'data_dir = "var"\n[edition]\ntemplates = "our-look"\n' + MINIMAL)
+    with pytest.raises(ConfigFileError) as err:
+        load_settings(path)
+    assert f"edition.templates: folder not found: {tmp_path / 'our-look'}" in str(err.value)
+
+    (tmp_path / "our-look").mkdir()
+    assert load_settings(path).templates_dir == tmp_path / "our-look"
+
+
+def test_database_url_is_sqlite_or_postgresql_and_sqlite_paths_follow_the_file(tmp_path):
+    with pytest.raises(ConfigFileError, match=r"database\.url: Value error, use sqlite"):
+        load_settings(write(tmp_path, MINIMAL + '\n[database]\nurl = "mysql://db/brief"\n'))
+
+    settings = load_settings(write(tmp_path, MINIMAL + '\n[database]\nurl = "sqlite:///l.db"\n'))
+    assert settings.database_url == f"sqlite:///{tmp_path / 'l.db'}"
