@@ -32,13 +32,21 @@ class ServeError(Exception):
 
 
 def api_url() -> str:
-    """The Prefect API to serve against; ServeError if only the embedded one is configured."""
+    """The Prefect API to serve against; ServeError if none is configured or it does not answer."""
     url = get_current_settings().api.url
     if not url:
         raise ServeError(
             "PREFECT_API_URL is not set. Serving needs a running Prefect server: start one "
             "with `prefect server start` (UI at http://127.0.0.1:4200), then "
             "`export PREFECT_API_URL=http://127.0.0.1:4200/api` and run `briefcast serve` again."
+        )
+    with get_client(sync_client=True) as client:
+        problem = client.api_healthcheck()
+    if problem is not None:
+        raise ServeError(
+            f"no Prefect server answers at {url} ({problem}). Start one with "
+            "`prefect server start`, or point PREFECT_API_URL at a running server, then run "
+            "`briefcast serve` again."
         )
     return url
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from datetime import date
@@ -216,6 +217,36 @@ def test_serve_without_a_prefect_server_says_how_to_start_one(tmp_path, monkeypa
 
     assert done.returncode == 2
     assert "PREFECT_API_URL is not set" in done.stdout
+    assert "prefect server start" in done.stdout
+
+
+def test_serve_against_a_prefect_server_that_is_down_says_so_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
+    room = write_newsroom(tmp_path, subscribers=())
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "COLUMNS": "200",
+    }
+    briefcast = Path(sys.executable).with_name("briefcast")
+
+    done = subprocess.run(
+        [str(briefcast), "serve", "--config", str(room.config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stdout.startswith(
+        f"error: no Prefect server answers at http://127.0.0.1:{port}/api"
+    )
     assert "prefect server start" in done.stdout
 
 
