@@ -153,7 +153,7 @@ def dispatch_channel(
                 report.delivered += 1
             elif outcome is None:  # unknown fate: leave in flight, reported as in doubt
                 report.in_doubt += 1
-                report.errors.append(f"{delivery.target}: in doubt after an unexpected error")
+                report.errors.append(f"{delivery.target}: in doubt, it may have gone out")
             else:
                 # Refused credentials sent nothing: the next run, once they are fixed, retries.
                 auth = isinstance(outcome, AuthError)

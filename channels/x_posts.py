@@ -285,7 +285,7 @@ class XChannel(BaseChannel):
             log.info("x: %d posts in the last 24 h, budget %d", used, budget)
         return min(allowed, len(todo)), f"daily budget of {budget} posts reached"
 
-    def send_one(self, delivery: Delivery) -> Receipt:
+    def send_one(self, delivery: Delivery) -> Receipt | None:
         payload: PostPayload = delivery.payload
         reply_to = delivery.parent_receipt
         if delivery.after is not None and not (reply_to and reply_to.isdigit()):
@@ -305,14 +305,17 @@ class XChannel(BaseChannel):
         except (tweepy.TweepyException, requests.RequestException) as exc:
             error = map_error(exc)
             if error.code == "duplicate" and delivery.target in self._maybe_posted:
-                error = PermanentError(
-                    f"duplicate content: X already has {delivery.target}, most likely from the "
-                    "earlier attempt that went unanswered; check the account and settle it with "
-                    "`briefcast ledger resolve`",
-                    channel=NAME,
-                    status=error.status,
-                    code="duplicate",
+                # Most likely our own earlier attempt arrived: in doubt, not failed, so that
+                # `ledger resolve` can settle it (with its post id, for the thread to go on).
+                log.warning(
+                    "x: X already has %s, most likely from the earlier attempt that went "
+                    "unanswered; left in doubt: find it on the account and settle it with "
+                    "`briefcast ledger resolve %s sent --target %s --receipt <post id>`",
+                    delivery.target,
+                    self._ledger_channel,
+                    delivery.target,
                 )
+                return None
             if may_have_arrived(exc):
                 self._maybe_posted.add(delivery.target)
             raise error from exc

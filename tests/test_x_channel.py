@@ -32,7 +32,7 @@ from sqlalchemy import update
 from briefcast.config import Dispatch
 from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
-from briefcast.ledger import FAILED, SENT, Ledger, deliveries
+from briefcast.ledger import FAILED, IN_FLIGHT, SENT, Ledger, deliveries
 from briefcast.models import Article, EmailVariant, Image, RenderedEdition, XPost
 from channels.base import ChannelContext, Delivery
 from channels.errors import (
@@ -414,16 +414,30 @@ def test_duplicate_content_is_reported_clearly_and_not_as_a_credentials_problem(
     assert row.state == FAILED and "403" in row.error
 
 
-def test_a_timed_out_post_that_did_arrive_is_not_posted_twice(fake, ledger):
+def test_a_timed_out_post_that_did_arrive_is_not_posted_twice(fake, ledger, caplog):
     fake.on_call(1, delay(5))  # X creates the post but answers after our timeout
+    edition = make_edition(3)
 
     started = time.monotonic()
-    report = dispatch(x_channel(fake, ledger, timeout_seconds=0.5), make_edition(1), ledger)
+    with caplog.at_level(logging.WARNING):
+        report = dispatch(x_channel(fake, ledger, timeout_seconds=0.5), edition, ledger)
 
     assert time.monotonic() - started < 4
     assert len(fake.posts) == 1
-    assert report.failed == 1
-    assert "most likely from the earlier attempt that went unanswered" in report.errors[0]
+    # In doubt, not failed: the operator settles it with the id X gave the post ...
+    assert (report.delivered, report.in_doubt, report.failed) == (0, 1, 2), report.errors
+    assert "post-1: in doubt, it may have gone out" in report.errors
+    assert "most likely from the earlier attempt that went unanswered" in caplog.text
+    assert "ledger resolve x sent --target post-1 --receipt <post id>" in caplog.text
+    assert ledger.rows(edition.edition_id, "x")["post-1"].state == IN_FLIGHT
+    assert ledger.resolve(edition.edition_id, "x", "post-1", True, receipt=fake.posts[0].id) == 1
+
+    # ... and the rerun carries the thread on under that post.
+    report = dispatch(x_channel(fake, ledger), edition, ledger)
+
+    assert (report.skipped, report.delivered, report.failed) == (1, 2, 0), report.errors
+    assert [p.text for p in fake.posts] == [p.text for p in edition.x_posts]
+    assert_chained(fake.posts)
 
 
 # -- the lead image -----------------------------------------------------------------
