@@ -54,7 +54,14 @@ def import_(
     engine = _engine(config)
     try:
         report = subscribers.import_csv(engine, file)
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        # Excel's plain "CSV" is the Windows code page; nothing was imported.
+        warn(
+            f"error: {file} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f'{exc.start}); nothing was imported. Save it as "CSV UTF-8" and import it again.'
+        )
+        raise typer.Exit(2) from None
+    except OSError as exc:
         warn(f"error: cannot read {file}: {exc}")
         raise typer.Exit(2) from None
     for row in report.bad:

@@ -339,6 +339,24 @@ def test_cli_import_add_remove_list_export(tmp_path):
     assert len(exported) == 3 and exported[1].startswith("a@example.org,A,unsubscribed,")
 
 
+def test_cli_import_of_a_windows_code_page_file_says_what_to_do(tmp_path):
+    config = write(
+        tmp_path / "briefcast.toml",
+        f'data_dir = "{tmp_path / "data"}"\n'
+        "[publication]\n"
+        'name = "T"\nsite_url = "https://t.example"\npostal_address = "x"\n'
+        'sender_email = "brief@t.example"\n',
+    )
+    csv_path = tmp_path / "excel.csv"
+    csv_path.write_bytes("email;name\r\nines@example.org;Inês Duarte\r\n".encode("cp1252"))
+    result = run("import", str(csv_path), "--config", str(config))
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {csv_path} is not UTF-8 text (byte 0xea at offset 31); nothing was imported. "
+        'Save it as "CSV UTF-8" and import it again.'
+    )
+
+
 def test_cli_reports_a_broken_config(tmp_path):
     result = run("list", "--config", str(tmp_path / "missing.toml"))
     assert result.exit_code == 2 and "config file not found" in result.output
