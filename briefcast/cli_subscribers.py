@@ -57,8 +57,8 @@ def import_(
     except UnicodeDecodeError as exc:
         # Excel's plain "CSV" is the Windows code page; nothing was imported.
         warn(
-            f"error: {file} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
-            f'{exc.start}); nothing was imported. Save it as "CSV UTF-8" and import it again.'
+            f"error: {file} is not UTF-8 text (it has the byte {exc.object[exc.start]:#04x}); "
+            'nothing was imported. Save it as "CSV UTF-8" and import it again.'
         )
         raise typer.Exit(2) from None
     except OSError as exc:

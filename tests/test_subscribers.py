@@ -352,7 +352,7 @@ def test_cli_import_of_a_windows_code_page_file_says_what_to_do(tmp_path):
     result = run("import", str(csv_path), "--config", str(config))
     assert result.exit_code == 2
     assert result.output.strip() == (
-        f"error: {csv_path} is not UTF-8 text (byte 0xea at offset 31); nothing was imported. "
+        f"error: {csv_path} is not UTF-8 text (it has the byte 0xea); nothing was imported. "
         'Save it as "CSV UTF-8" and import it again.'
     )
 
