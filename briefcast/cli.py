@@ -120,6 +120,11 @@ def print_summary(result: dict, config: Path | None = None) -> None:
         highlight=False,
     )
     print_problems(result["problems"])
+    for channel, problem in result.get("channel_problems", {}).items():
+        console.print(
+            f"[red]channel {escape(channel)} cannot start:[/red] {escape(problem)}",
+            highlight=False,
+        )
     if result.get("nothing_to_publish"):
         console.print(f"[yellow]{escape(result['nothing_to_publish'])}[/yellow]", highlight=False)
     elif result.get("dry_run"):

@@ -91,6 +91,16 @@ def write_archive(settings: Settings, edition: RenderedEdition) -> Path:
     return path
 
 
+def channel_problem(settings: Settings, channel: str) -> str | None:
+    """Why a configured channel cannot start (no such adapter, bad settings), or None."""
+    try:
+        adapter_type = load_registry().get(settings.channels[channel].get("type", channel))
+        channel_settings(settings, channel, adapter_type.Settings)
+    except Exception as exc:  # the same failures deliver() reports as "cannot start"
+        return str(exc)
+    return None
+
+
 def deliver(
     settings: Settings,
     edition: RenderedEdition,

@@ -151,3 +151,19 @@ def test_an_error_about_a_long_path_stays_on_one_line(tmp_path):
 
     assert result.returncode == 2
     assert result.stdout.splitlines() == [f"error: {folder}: is a folder, not a config file"]
+
+
+def test_a_dry_run_finds_a_channel_the_real_run_could_not_start(newsroom):
+    with newsroom.config.open("a", encoding="utf-8") as config:
+        config.write('\n[channels.sendgrid]\napi_key = { env = "BRIEFCAST_TEST_UNSET_KEY" }\n')
+
+    result = briefcast("run", "--config", str(newsroom.config), "--date", EDITION, "--dry-run")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        f"channel sendgrid cannot start: {newsroom.config} [channels.sendgrid]: "
+        "invalid configuration api_key: Value error, environment variable "
+        "BRIEFCAST_TEST_UNSET_KEY is not set"
+    ) in said(result)
+    assert "Dry run: nothing sent." in result.stdout
+    assert not (newsroom.data / "outbox").exists()
