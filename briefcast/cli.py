@@ -314,6 +314,9 @@ def ledger_status(
     if as_json:
         console.print_json(json.dumps({k: dict(v) for k, v in summary.items()}))
         return
+    if not summary:
+        console.print(f"No deliveries recorded for edition {edition_id}.", highlight=False)
+        return
     table = Table(title=f"Ledger for {edition_id}")
     states = ("pending", "in_flight", "sent", "failed", "held")
     table.add_column("channel")
@@ -353,6 +356,14 @@ def ledger_resolve(
     count = pipeline.ledger_for(settings).resolve(
         edition_id, channel, target, outcome == "sent", receipt=receipt and receipt.strip()
     )
+    if not count:
+        which = f"{channel} {target}" if target else channel
+        console.print(
+            f"[yellow]Nothing in doubt for {escape(which)} in edition {edition_id}[/yellow]; "
+            f"`briefcast ledger status --date {edition_id}` shows its deliveries by channel.",
+            highlight=False,
+        )
+        raise typer.Exit(1)
     console.print(f"{count} in-doubt deliveries marked {outcome} ({datetime.now():%H:%M:%S})")
 
 

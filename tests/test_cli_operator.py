@@ -167,3 +167,18 @@ def test_a_dry_run_finds_a_channel_the_real_run_could_not_start(newsroom):
     ) in said(result)
     assert "Dry run: nothing sent." in result.stdout
     assert not (newsroom.data / "outbox").exists()
+
+
+def test_resolving_a_target_that_is_not_in_doubt_says_so_instead_of_0(newsroom):
+    config = ("--config", str(newsroom.config), "--date", EDITION)
+
+    status = briefcast("ledger", "status", *config)
+    resolved = briefcast("ledger", "resolve", "x", "sent", "--target", "post-4", *config)
+
+    assert status.returncode == 0
+    assert status.stdout.strip() == f"No deliveries recorded for edition {EDITION}."
+    assert resolved.returncode == 1
+    assert resolved.stdout.strip() == (
+        f"Nothing in doubt for x post-4 in edition {EDITION}; "
+        f"`briefcast ledger status --date {EDITION}` shows its deliveries by channel."
+    )
