@@ -69,6 +69,17 @@ edition_stories = Table(
     UniqueConstraint("edition_id", "story_key", name="uq_edition_story"),
 )
 
+# The rendered edition as it is being sent (RenderedEdition JSON). Targets such as
+# "post-3" are positions in it, so a rerun must send this, not a fresh render of
+# sources that have changed since.
+edition_contents = Table(
+    "edition_contents",
+    metadata,
+    Column("edition_id", String(100), primary_key=True),
+    Column("content", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
 
 def now() -> datetime:
     return datetime.now(UTC)
@@ -241,6 +252,36 @@ class Ledger:
             return out
 
     # -- editions ---------------------------------------------------------
+    def keep_content(self, edition_id: str, content: str) -> None:
+        """Record what the edition sends (replacing an earlier version that sent nothing)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                edition_contents.delete().where(edition_contents.c.edition_id == edition_id)
+            )
+            conn.execute(
+                insert(edition_contents),
+                {"edition_id": edition_id, "content": content, "recorded_at": now()},
+            )
+
+    def kept_content(self, edition_id: str) -> str | None:
+        """What the edition sent, if anything of it went out (sent, or in flight)."""
+        with self.engine.connect() as conn:
+            started = conn.scalar(
+                select(func.count())
+                .select_from(deliveries)
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.state.in_([SENT, IN_FLIGHT]),
+                )
+            )
+            if not started:
+                return None
+            return conn.scalar(
+                select(edition_contents.c.content).where(
+                    edition_contents.c.edition_id == edition_id
+                )
+            )
+
     def record_edition(
         self, edition_id: str, edition_date: date, story_keys: Sequence[str]
     ) -> None:

@@ -10,7 +10,7 @@ from briefcast.config import Settings, channel_settings
 from briefcast.db import get_engine
 from briefcast.dispatch import ChannelReport, dispatch_channel
 from briefcast.ledger import Ledger
-from briefcast.models import Gathered, RenderedEdition
+from briefcast.models import Gathered, RenderedEdition, SourceProblem
 from channels.base import ChannelContext, Recipient
 from channels.registry import load_registry
 
@@ -54,6 +54,37 @@ def gather_day(settings: Settings, edition_date: date, *, use_ledger: bool = Tru
         entry = f" ({problem.entry})" if problem.entry else ""
         log.warning("source %s skipped%s: %s", problem.source, entry, problem.reason)
     return gathered
+
+
+def as_first_sent(
+    settings: Settings, edition: RenderedEdition, gathered: Gathered
+) -> tuple[RenderedEdition, Gathered]:
+    """The edition as it went out if any of it did, and the stories a fresh render added.
+
+    Deliveries are known by position ("post-3", "msg-2"): sending a re-render of sources
+    that changed since (a story published in between) would post one story twice and
+    another never. So a rerun sends exactly what the first run sent.
+    """
+    kept = ledger_for(settings).kept_content(edition.edition_id)
+    if kept is None:
+        return edition, gathered
+    sent = RenderedEdition.model_validate_json(kept)
+    keys = {a.key for a in sent.articles}
+    late = [
+        SourceProblem(
+            source=a.source,
+            entry=a.title,
+            reason=f"not in edition {sent.edition_id}: it had already gone out without it",
+        )
+        for a in edition.articles
+        if a.key not in keys
+    ]
+    return sent, gathered.model_copy(update={"problems": [*gathered.problems, *late]})
+
+
+def keep_edition(settings: Settings, edition: RenderedEdition) -> None:
+    """Record the edition about to be sent, so reruns send the same (see as_first_sent)."""
+    ledger_for(settings).keep_content(edition.edition_id, edition.model_dump_json())
 
 
 def render_day(settings: Settings, gathered: Gathered, edition_id: str | None = None):

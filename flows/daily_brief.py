@@ -250,6 +250,7 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
     if not gathered.articles:
         return nothing_to_publish(settings, gathered, brief)
     edition = render_task(settings, gathered, edition_date.isoformat())
+    edition, gathered = pipeline.as_first_sent(settings, edition, gathered)
     test_only = bool(brief.test_to) and not brief.require_approval
     goes_out = not brief.dry_run and not test_only
     html_link = show_email_html(settings, edition, archive=goes_out)
@@ -292,6 +293,7 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
     pipeline.ledger_for(settings).record_edition(
         edition.edition_id, edition_date, [a.key for a in edition.articles]
     )
+    pipeline.keep_edition(settings, edition)
     recipients = pipeline.recipients(settings, edition, [])
     reports = send_to(settings, edition, channels, recipients, run_id, test_send=False)
     result["channels"] = [report.as_row() for report in reports]

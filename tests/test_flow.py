@@ -70,6 +70,27 @@ def test_a_rerun_sends_nothing_twice(newsroom):
     assert {p: p.stat().st_mtime_ns for p in newsroom.outbox(EDITION).rglob("*.eml")} == first
 
 
+def test_a_rerun_after_a_new_story_sends_the_edition_as_it_first_went_out(newsroom):
+    run(brief(newsroom))
+    posts = newsroom.outbox(EDITION) / "x"
+    first = {p.name: p.read_text() for p in posts.glob("*.json")}
+    (newsroom.config.parent / "articles" / "ferry.md").write_text(
+        "---\ntitle: Ferry strike called off\nurl: https://gazette.example/ferry\n"
+        "published: 2026-03-10T11:00:00+00:00\npriority: 5\n---\n\nTalks ended at noon.\n",
+        encoding="utf-8",
+    )  # pinned: a fresh render would put it first and move every story one post down
+
+    result = run(brief(newsroom)).result()
+
+    assert {p.name: p.read_text() for p in posts.glob("*.json")} == first  # none posted twice
+    assert result["channels"][0]["delivered"] == 0
+    assert {
+        "source": "Newsroom",
+        "entry": "Ferry strike called off",
+        "reason": f"not in edition {EDITION}: it had already gone out without it",
+    } in result["problems"]
+
+
 def test_a_dry_run_sends_nothing_and_links_the_preview_file(newsroom):
     state = run(brief(newsroom, dry_run=True))
 
