@@ -556,3 +556,46 @@ def test_json_feed_tags_that_are_not_a_list_do_not_lose_the_item(tmp_path):
         "Numbered tags": [],
         "String tags": [],
     }
+
+
+def test_a_feed_carrying_whole_articles_gives_short_summaries(tmp_path):
+    paragraph = "<p>" + "The harbour works go on through the winter. " * 40 + "</p>"
+    items = "".join(
+        f"<item><title>Story {n}</title><link>https://wild.example/{n}</link>"
+        f"<description><![CDATA[{paragraph * 15}]]></description>"
+        f"<pubDate>Fri, 20 Nov 2026 0{n}:00:00 +0000</pubDate></item>"
+        for n in range(1, 3)
+    )
+    wire = tmp_path / "full.xml"
+    wire.write_text(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>{items}</channel></rss>',
+        encoding="utf-8",
+    )
+    long_json = tmp_path / "long.json"
+    long_json.write_text(
+        json.dumps(
+            {
+                "version": "https://jsonfeed.org/version/1.1",
+                "title": "L",
+                "items": [
+                    {
+                        "id": "long-1",
+                        "url": "https://long.example/1",
+                        "title": "One endless paragraph",
+                        "summary": "Word " * 5000,
+                        "date_published": "2026-11-20T10:00:00Z",
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+
+    gathered = gather(make_settings(tmp_path, [feed("full", wire), feed("long", long_json)]), DAY)
+
+    summaries = {a.title: a.summary_html for a in gathered.articles}
+    assert len(summaries) == 3
+    for summary in summaries.values():
+        assert summary.startswith("<p>") and summary.endswith("…</p>")
+        assert summary.count("<p>") == 1 and 400 < len(summary) <= 610
+    assert summaries["Story 1"].startswith("<p>The harbour works go on through the winter.")

@@ -19,7 +19,7 @@ from typing import Any
 
 import feedparser
 
-from briefcast.gather.entries import SkipEntry, as_datetime, first_paragraph, label, text_to_html
+from briefcast.gather.entries import SkipEntry, as_datetime, label, short_summary, text_to_html
 from briefcast.gather.fetch import Fetched, SourceFailure
 from briefcast.gather.urls import absolute_url, canonical_url
 from briefcast.models import Article, Image, Section, SourceProblem
@@ -127,7 +127,7 @@ def _xml_entry(entry: Any, base: str) -> Article | SkipEntry:
         key=(entry.get("id") or "").strip() or link,
         url=link,
         title=title,
-        summary_html=summary_html or first_paragraph(body_html),
+        summary_html=short_summary(summary_html or body_html),
         author=clean_text(entry.get("author", "")),
         source="",
         published=published or updated,
@@ -199,7 +199,7 @@ def _json_entry(item: Any, base: str) -> Article | SkipEntry:
         body_html = clean_html(_text(item.get("content_html")), link)
     else:
         body_html = text_to_html(_text(item.get("content_text")))
-    summary_html = text_to_html(_text(item.get("summary"))) or first_paragraph(body_html)
+    summary_html = short_summary(text_to_html(_text(item.get("summary"))) or body_html)
     image = absolute_url(_text(item.get("image")) or _text(item.get("banner_image")), link)
     return Article(
         key=_text(item.get("id")).strip() or link,
