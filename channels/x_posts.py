@@ -65,6 +65,12 @@ class XSettings(ChannelSettings):
     upload_base_url: str = UPLOAD_ORIGIN
     timeout_seconds: float = Field(15.0, gt=0, le=300)
     daily_budget: int = Field(17, ge=0, description="Posts per 24 h; X's free tier allows 17.")
+    max_posts_per_edition: int | None = Field(
+        None,
+        ge=1,
+        description="Longest thread (opener included); the rest is held back. Keep it at "
+        "half the daily budget or less so one day's thread never eats into the next day's.",
+    )
     attach_lead_image: bool = False
 
     @field_validator("base_url", "upload_base_url")
@@ -275,15 +281,22 @@ class XChannel(BaseChannel):
         return plan
 
     def admit(self, todo: list[Delivery]) -> tuple[int, str]:
+        """How many of the pending posts may go now: the edition cap, then the 24 h budget."""
         budget = self.settings.daily_budget
+        cap = self.settings.max_posts_per_edition
+        within_cap = sum(
+            1 for d in todo if cap is None or int(d.target.removeprefix("post-")) <= cap
+        )
         if self._ledger is not None:
             used = posts_in_last_day(self._ledger, self._ledger_channel)
         else:
             used = self._posted_this_run
         allowed = max(0, budget - used)
-        if allowed < len(todo):
+        if allowed < within_cap:
             log.info("x: %d posts in the last 24 h, budget %d", used, budget)
-        return min(allowed, len(todo)), f"daily budget of {budget} posts reached"
+            return allowed, f"daily budget of {budget} posts reached"
+        reason = f"an edition posts at most {cap} (max_posts_per_edition)"
+        return within_cap, reason
 
     def send_one(self, delivery: Delivery) -> Receipt | None:
         payload: PostPayload = delivery.payload

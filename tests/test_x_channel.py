@@ -603,3 +603,12 @@ def test_secrets_stay_out_of_logs_and_reprs(fake, ledger, caplog):
     for secret in SECRET_VALUES:
         assert secret not in caplog.text
         assert secret not in shown
+
+
+def test_an_edition_cap_keeps_the_thread_short_enough_for_tomorrow(fake, ledger):
+    edition = make_edition(6)
+    adapter = x_channel(fake, ledger, daily_budget=17, max_posts_per_edition=4)
+    report = dispatch(adapter, edition, ledger)
+    assert report.delivered == 4 and report.held == 2
+    assert "2 held back: an edition posts at most 4 (max_posts_per_edition)" in report.errors
+    assert [p.text for p in fake.posts] == [p.text for p in edition.x_posts[:4]]
