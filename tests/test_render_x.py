@@ -156,3 +156,14 @@ def test_a_stray_byte_order_mark_in_a_title_neither_truncates_nor_breaks_the_pos
     assert first.startswith("Diesel to fall 2 cents a litre on Monday\n\nA dek.")
     assert second == "A dek.\n\nhttps://ledger.example.org/story-2"
     assert all(parse_tweet(p.text).valid for p in rendered.x_posts)
+
+
+def test_a_story_whose_link_cannot_fit_a_post_is_left_off_x_only(tmp_path, caplog):
+    # twitter-text does not take http://localhost/… for a link, so it counts in full.
+    unpostable = article(2, url="http://localhost/" + "long-path/" * 40)
+    rendered = render(tmp_path, True, [article(1), unpostable, article(3)])
+
+    assert [p.article_key for p in rendered.x_posts[1:]] == ["k1", "k3"]
+    assert [a.key for a in rendered.articles] == ["k1", "k2", "k3"]  # email keeps it
+    assert unpostable.url in rendered.email.text
+    assert "no X post for 'Story 2'" in caplog.text

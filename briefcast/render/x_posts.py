@@ -8,6 +8,7 @@ ellipsis, never inside a URL or an emoji.
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 
 import regex
@@ -25,6 +26,8 @@ _NO_SPACE_SCRIPT = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}]")
 # byte-order mark in a feed title would otherwise make every cut of that title "invalid".
 _INVALID_FOR_X = str.maketrans("", "", "\ufffe\ufeff\uffff")
 _TRAILING_PUNCTUATION = " \t\n,;:-–—"
+
+log = logging.getLogger("briefcast.render")
 
 
 def weighted_length(text: str) -> int:
@@ -130,4 +133,9 @@ def opener_post(text: str, url: str = "") -> XPost:
 def build_posts(articles: list[Article], opener: str | None, opener_url: str = "") -> list[XPost]:
     """One post per story, preceded by the opener when the edition goes out as a thread."""
     posts = [opener_post(opener, opener_url)] if opener else []
-    return posts + [story_post(article) for article in articles]
+    for article in articles:
+        try:
+            posts.append(story_post(article))
+        except ValueError as exc:  # one unpostable link must not sink the whole edition
+            log.warning("no X post for %r (%s): %s", article.title, article.url, exc)
+    return posts
