@@ -173,6 +173,14 @@ class Schedule(Strict):
     cron: str = Field(
         "0 6 * * *", description="When the scheduled run starts, in publication.timezone."
     )
+    days_ago: int = Field(
+        1,
+        ge=0,
+        le=7,
+        description="Which day the scheduled run publishes: 1 = yesterday's complete day (a "
+        "morning brief; with a one-day window, no story falls between two editions), "
+        "0 = today so far (an evening brief: stories after the run wait for no edition).",
+    )
     require_approval: bool = Field(
         True, description="Scheduled runs pause for an operator's approval before delivering."
     )

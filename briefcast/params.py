@@ -17,6 +17,15 @@ class BriefParameters(BaseModel):
         description="The day to publish, in the publication's time zone. None means today; "
         "choose “date” to pick another day.",
     )
+    days_ago: int = Field(
+        0,
+        ge=0,
+        le=7,
+        title="Days back",
+        description="With no edition date: publish the day this many days before today. The "
+        "scheduled morning run uses 1, yesterday's complete day, so no story falls between "
+        "two editions.",
+    )
     channels: list[str] = Field(
         default_factory=list,
         title="Channels",

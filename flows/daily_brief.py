@@ -9,7 +9,7 @@ dispatcher handles provider waits and transient failures itself.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -242,7 +242,9 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
     """
     settings = load_settings(brief.config_path or None)
     logger = get_run_logger()
-    edition_date = brief.edition_date or pipeline.today_in(settings)
+    edition_date = brief.edition_date or pipeline.today_in(settings) - timedelta(
+        days=brief.days_ago
+    )
     run_id = str(flow_run.get_id() or uuid.uuid4().hex)
     channels = chosen_channels(settings, brief.channels)
 

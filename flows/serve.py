@@ -62,7 +62,10 @@ def daily_schedule(settings: Settings) -> Cron:
 
 def default_parameters(settings: Settings) -> dict[str, Any]:
     """What a scheduled run (and the UI's form, pre-filled) gets."""
-    brief: dict[str, Any] = {"require_approval": settings.schedule.require_approval}
+    brief: dict[str, Any] = {
+        "require_approval": settings.schedule.require_approval,
+        "days_ago": settings.schedule.days_ago,
+    }
     if settings.source_file:
         brief["config_path"] = str(settings.source_file)
     return {"brief": brief}

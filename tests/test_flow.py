@@ -229,3 +229,17 @@ def test_a_day_without_articles_ends_named_no_articles_without_pausing(newsroom)
     assert state.result()["articles"] == 0 and state.result()["channels"] == []
     assert not (newsroom.data / "outbox").exists()
     assert run_artifacts(state.state_details.flow_run_id) == {}
+
+
+def test_days_ago_picks_the_day_when_no_date_is_given(newsroom):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from briefcast.config import load_settings
+
+    zone = ZoneInfo(load_settings(newsroom.config).publication.timezone)
+    yesterday = datetime.now(zone).date() - timedelta(days=1)
+    state = run(BriefParameters(config_path=str(newsroom.config), days_ago=1, dry_run=True))
+
+    said = (state.message or "") + str(state.result(raise_on_failure=False))
+    assert yesterday.isoformat() in said

@@ -149,7 +149,11 @@ def test_the_deployment_runs_daily_in_the_publications_time_zone(settings):
     assert deployment.name == "daily"
     assert deployment.entrypoint == "flows.daily_brief.daily_brief"
     assert deployment.parameters == {
-        "brief": {"require_approval": True, "config_path": str(settings.source_file)}
+        "brief": {
+            "require_approval": True,
+            "days_ago": 1,  # the morning run publishes yesterday's complete day
+            "config_path": str(settings.source_file),
+        }
     }
 
 
@@ -174,6 +178,7 @@ def test_every_field_of_the_run_form_explains_itself():
     fields = schema["definitions"]["BriefParameters"]["properties"]
     assert set(fields) == {
         "edition_date",
+        "days_ago",
         "channels",
         "dry_run",
         "test_to",
