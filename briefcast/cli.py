@@ -122,7 +122,7 @@ def print_summary(result: dict, config: Path | None = None) -> None:
     print_problems(result["problems"])
     for channel, problem in result.get("channel_problems", {}).items():
         console.print(
-            f"[red]channel {escape(channel)} cannot start:[/red] {escape(problem)}",
+            f"[red]channel {escape(channel)}[/red] {escape(problem)}",
             highlight=False,
         )
     if result.get("nothing_to_publish"):

@@ -12,6 +12,7 @@ from briefcast.dispatch import ChannelReport, dispatch_channel
 from briefcast.ledger import Ledger
 from briefcast.models import Gathered, RenderedEdition, SourceProblem
 from channels.base import ChannelContext, Recipient
+from channels.errors import ChannelError
 from channels.registry import load_registry
 
 log = logging.getLogger("briefcast")
@@ -122,13 +123,44 @@ def write_archive(settings: Settings, edition: RenderedEdition) -> Path:
     return path
 
 
-def channel_problem(settings: Settings, channel: str) -> str | None:
-    """Why a configured channel cannot start (no such adapter, bad settings), or None."""
+def open_channel(
+    settings: Settings,
+    channel: str,
+    recipients_: list[Recipient],
+    *,
+    ledger: Ledger | None = None,
+    test_send: bool = False,
+):
+    """The configured channel's adapter, ready to plan and send; raises if it cannot start."""
+    adapter_type = load_registry().get(settings.channels[channel].get("type", channel))
+    adapter_settings = channel_settings(settings, channel, adapter_type.Settings)
+    context = ChannelContext(
+        publication=settings.publication,
+        data_dir=settings.data_dir,
+        recipients=recipients_,
+        test_send=test_send,
+        extra={"ledger": ledger, "channel": channel} if ledger else {"channel": channel},
+    )
+    return adapter_type(adapter_settings, context)
+
+
+def channel_problem(
+    settings: Settings, channel: str, edition: RenderedEdition, recipients_: list[Recipient]
+) -> str | None:
+    """Why a channel would refuse this edition (cannot start, content over its limits), or None.
+
+    The same checks the real run makes before its first send, made without sending.
+    """
     try:
-        adapter_type = load_registry().get(settings.channels[channel].get("type", channel))
-        channel_settings(settings, channel, adapter_type.Settings)
+        adapter = open_channel(settings, channel, recipients_)
     except Exception as exc:  # the same failures deliver() reports as "cannot start"
-        return str(exc)
+        return f"cannot start: {exc}"
+    try:
+        adapter.plan(edition)
+    except ChannelError as exc:
+        return f"would refuse the edition: {exc}"
+    finally:
+        adapter.close()
     return None
 
 
@@ -144,19 +176,10 @@ def deliver(
     """Dispatch one edition to one configured channel, recording it in the ledger."""
     ledger = ledger_for(settings, run_id)
     try:
-        adapter_type = load_registry().get(settings.channels[channel].get("type", channel))
-        adapter_settings = channel_settings(settings, channel, adapter_type.Settings)
+        adapter = open_channel(settings, channel, recipients_, ledger=ledger, test_send=test_send)
     except Exception as exc:  # config or plugin problem: report it, other channels go on
         log.error("channel %s cannot start: %s", channel, exc)
         return ChannelReport(channel, failed=1, errors=[f"cannot start: {exc}"])
-    context = ChannelContext(
-        publication=settings.publication,
-        data_dir=settings.data_dir,
-        recipients=recipients_,
-        test_send=test_send,
-        extra={"ledger": ledger, "channel": channel},
-    )
-    adapter = adapter_type(adapter_settings, context)
 
     def progress(name: str, done: int, total: int) -> None:
         progress_log.info(

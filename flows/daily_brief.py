@@ -269,10 +269,13 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
     if brief.dry_run:
         logger.info("dry run: edition %s rendered, nothing sent", edition.edition_id)
         # What the real run would refuse at its first send, found now.
-        problems = {name: pipeline.channel_problem(settings, name) for name in channels}
+        recipients = pipeline.recipients(settings, edition, [])
+        problems = {
+            name: pipeline.channel_problem(settings, name, edition, recipients) for name in channels
+        }
         result["channel_problems"] = {k: v for k, v in problems.items() if v}
         for name, problem in result["channel_problems"].items():
-            logger.warning("channel %s cannot start: %s", name, problem)
+            logger.warning("channel %s %s", name, problem)
         result["ok"] = not result["channel_problems"]
         return result
 

@@ -169,6 +169,35 @@ def test_a_dry_run_finds_a_channel_the_real_run_could_not_start(newsroom):
     assert not (newsroom.data / "outbox").exists()
 
 
+def test_a_dry_run_finds_an_edition_a_channel_would_refuse(newsroom, monkeypatch):
+    # A newsroom's own Telegram template with a tag Telegram does not accept.
+    custom = newsroom.config.parent / "my-templates"
+    custom.mkdir()
+    story = (ROOT / "templates" / "telegram_story.html.j2").read_text(encoding="utf-8")
+    (custom / "telegram_story.html.j2").write_text(f"<div>{story}</div>", encoding="utf-8")
+    text = newsroom.config.read_text(encoding="utf-8")
+    newsroom.config.write_text(
+        text.replace("[edition]", '[edition]\ntemplates = "my-templates"', 1)
+        if "[edition]" in text
+        else text + '\n[edition]\ntemplates = "my-templates"\n',
+        encoding="utf-8",
+    )
+    with newsroom.config.open("a", encoding="utf-8") as config:
+        config.write(
+            '\n[channels.telegram]\nbot_token = { env = "BRIEFCAST_TEST_TG_TOKEN" }\n'
+            'chats = ["@newsroom"]\n'
+        )
+    monkeypatch.setenv("BRIEFCAST_TEST_TG_TOKEN", "123:not-a-real-token")
+
+    result = briefcast("run", "--config", str(newsroom.config), "--date", EDITION, "--dry-run")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "channel telegram would refuse the edition:" in said(result)
+    assert "div" in said(result)
+    assert "not-a-real-token" not in result.stdout + result.stderr
+    assert not (newsroom.data / "outbox").exists()
+
+
 def test_resolving_a_target_that_is_not_in_doubt_says_so_instead_of_0(newsroom):
     config = ("--config", str(newsroom.config), "--date", EDITION)
 
