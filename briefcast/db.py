@@ -29,5 +29,6 @@ def get_engine(url: str) -> Engine:
     # Import the modules that define tables so create_all sees them all.
     import briefcast.ledger  # noqa: F401
     import briefcast.subscribers  # noqa: F401
+
     metadata.create_all(engine)
     return engine

@@ -308,16 +308,29 @@ class Ledger:
                 conn.execute(insert(edition_stories), fresh)
 
     def stories_sent_before(self, edition_date: date, keys: Iterable[str]) -> set[str]:
-        """The keys among ``keys`` that an earlier edition already carried."""
+        """The keys among ``keys`` that an earlier edition carried out to someone.
+
+        An earlier edition of which nothing went out (every channel failed, or it was
+        only previewed) does not count: its stories are still news for the next one.
+        """
         keys = list(keys)
         if not keys:
             return set()
+        went_out = (
+            select(deliveries.c.id)
+            .where(
+                deliveries.c.edition_id == edition_stories.c.edition_id,
+                deliveries.c.state.in_([SENT, IN_FLIGHT]),
+            )
+            .exists()
+        )
         with self.engine.connect() as conn:
             return set(
                 conn.scalars(
                     select(edition_stories.c.story_key).where(
                         edition_stories.c.edition_date < edition_date,
                         edition_stories.c.story_key.in_(keys),
+                        went_out,
                     )
                 )
             )

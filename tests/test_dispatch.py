@@ -165,27 +165,15 @@ def test_unexpected_error_leaves_delivery_in_doubt(ledger):
     assert again.accepted == []
 
 
-def test_stories_from_earlier_editions_are_known(ledger):
+def test_stories_from_earlier_editions_that_went_out_are_known(ledger):
+    ledger.record_edition("2026-11-18", date(2026, 11, 18), ["story-0"])  # nothing went out
     ledger.record_edition("2026-11-19", date(2026, 11, 19), ["story-1", "story-2"])
     ledger.record_edition("2026-11-20", date(2026, 11, 20), ["story-3"])
-    seen = ledger.stories_sent_before(date(2026, 11, 20), ["story-1", "story-3", "story-9"])
+    for edition_id in ("2026-11-19", "2026-11-20"):
+        channel = ScriptedChannel(["a"])
+        dispatch_channel(channel, "scripted", edition(edition_id), ledger, POLICY, sleep=print)
+    ledger.ensure("2026-11-18", "scripted", ["a"])  # planned, but every send failed
+    seen = ledger.stories_sent_before(
+        date(2026, 11, 20), ["story-0", "story-1", "story-3", "story-9"]
+    )
     assert seen == {"story-1"}
-
-
-def test_progress_reaches_the_total_when_a_thread_stops_early(ledger):
-    stop_at_p2 = {"p2": PermanentError("refused")}
-    seen: list[tuple[int, int]] = []
-    for script in ([None, stop_at_p2], []):  # the run, then a rerun with nothing left to send
-        channel = ScriptedChannel(["p1", "p2", "p3", "p4"], script=script, thread=True)
-        channel.max_batch = 1
-        seen.clear()
-        dispatch_channel(
-            channel,
-            "thread",
-            edition(),
-            ledger,
-            POLICY,
-            sleep=lambda s: None,
-            progress=lambda name, done, total: seen.append((done, total)),
-        )
-        assert seen[-1] == (4, 4)  # p3 and p4 will not go out: the bar does not stall at 2/4
