@@ -74,9 +74,10 @@ class _Broken(Exception):
         self.error = error
 
 
-def _reply_error(code: int, reply: bytes | str, address: str, stage: str) -> DeliveryError:
+def _reply_error(code: int, reply: bytes | str, where: str, stage: str) -> DeliveryError:
+    """``where`` names the server for session errors; recipients are named by the ledger."""
     text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
-    message = f"{address}: {stage} refused: {code} {text}".strip()
+    message = f"{where + ': ' if where else ''}{stage} refused: {code} {text}".strip()
     kind = TransientError if 400 <= code < 500 else PermanentError
     return kind(message, channel="smtp", status=code)
 
@@ -189,7 +190,7 @@ class SmtpChannel(BaseChannel):
         options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
         if international and not smtp.has_extn("smtputf8"):
             return PermanentError(
-                f"{recipient.email}: the server does not accept international addresses",
+                "the server does not accept international addresses (no SMTPUTF8)",
                 channel="smtp",
             )
         policy = message.policy.clone(linesep="\r\n", utf8=international)
@@ -217,7 +218,7 @@ class SmtpChannel(BaseChannel):
         return Receipt(provider_id=message["Message-ID"], detail=f"{code} {reply.decode()}")
 
     def _refused(self, smtp, code, reply, recipient, stage) -> DeliveryError:
-        error = _reply_error(code, reply, recipient.email, stage)
+        error = _reply_error(code, reply, "", stage)
         if code == 421:  # the server is closing this session
             raise _broken(smtp, error, error)
         try:
