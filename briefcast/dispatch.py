@@ -24,6 +24,7 @@ from channels.errors import (
     DeliveryError,
     PermanentError,
     RateLimited,
+    RecipientRejected,
     TransientError,
 )
 
@@ -40,6 +41,7 @@ class ChannelReport:
     in_doubt: int = 0
     held: int = 0
     errors: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # targets refused for good (hard bounces)
 
     @property
     def ok(self) -> bool:
@@ -161,6 +163,8 @@ def dispatch_channel(
                 refused = outcome if auth else refused
                 report.failed += 1
                 report.errors.append(f"{delivery.target}: {outcome}")
+                if isinstance(outcome, RecipientRejected):
+                    report.rejected.append(delivery.target)
         done += len(todo[start : start + size])  # sent, failed or not sent
         if progress:
             progress(channel, done, total)

@@ -187,8 +187,22 @@ def deliver(
         )
 
     try:
-        return dispatch_channel(
+        report = dispatch_channel(
             adapter, channel, edition, ledger, settings.dispatch, progress=progress
         )
     finally:
         adapter.close()
+    if report.rejected and not test_send:
+        suppress_hard_bounces(settings, channel, report.rejected)
+    return report
+
+
+def suppress_hard_bounces(settings: Settings, channel: str, addresses: list[str]) -> None:
+    """Mark subscribers whose address the mail server refused for good as bounced."""
+    from briefcast import subscribers
+
+    engine = get_engine(settings.database_url)
+    for address in addresses:
+        if subscribers.get(engine, address) is not None:
+            subscribers.set_status(engine, address, "bounced", f"refused by {channel}")
+            log.warning("%s: %s refused for good; marked bounced", channel, address)

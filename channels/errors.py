@@ -9,7 +9,8 @@
         ├── TransientError      5xx, 408, timeouts, connection resets, SMTP 4xx
         │   └── RateLimited     429 and friends; carries retry_after seconds
         └── PermanentError      other 4xx, SMTP 5xx, Telegram "chat not found"
-            └── AuthError       401/403 on our own credentials
+            ├── AuthError       401/403 on our own credentials
+            └── RecipientRejected  the address itself is refused (a hard bounce)
 
 Adapters make one attempt and raise; the dispatcher decides about retries.
 """
@@ -70,3 +71,10 @@ class PermanentError(DeliveryError):
 
 class AuthError(PermanentError):
     pass
+
+
+class RecipientRejected(PermanentError):
+    """The provider refuses this address for good (SMTP 5xx at RCPT TO): a hard bounce.
+
+    Email channels report it so the subscriber is marked bounced and not mailed again.
+    """

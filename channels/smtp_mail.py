@@ -34,6 +34,7 @@ from channels.errors import (
     ContentError,
     DeliveryError,
     PermanentError,
+    RecipientRejected,
     TransientError,
 )
 
@@ -219,6 +220,8 @@ class SmtpChannel(BaseChannel):
 
     def _refused(self, smtp, code, reply, recipient, stage) -> DeliveryError:
         error = _reply_error(code, reply, "", stage)
+        if stage == "RCPT TO" and isinstance(error, PermanentError):
+            error = RecipientRejected(error.message, channel="smtp", status=code)
         if code == 421:  # the server is closing this session
             raise _broken(smtp, error, error)
         try:
