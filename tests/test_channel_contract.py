@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from support import make_edition
 
 from channels.base import ChannelSettings
 from channels.registry import load_registry
@@ -75,7 +76,7 @@ def test_a_broken_plugin_is_reported_not_fatal(tmp_path, monkeypatch):
 def test_a_channel_that_cannot_start_is_reported_and_the_others_go_on(tmp_path):
     from briefcast import pipeline
     from briefcast.config import Settings
-    from briefcast.models import EmailVariant, RenderedEdition, TelegramMessage, XPost
+    from briefcast.models import TelegramMessage, XPost
 
     settings = Settings.model_validate(
         {
@@ -89,15 +90,10 @@ def test_a_channel_that_cannot_start_is_reported_and_the_others_go_on(tmp_path):
             "base_dir": tmp_path,
         }
     )
-    edition = RenderedEdition(
-        edition_id="2026-11-20",
-        edition_date="2026-11-20",
+    edition = make_edition(
         publication="G",
         site_url="https://g.example",
-        articles=[],
-        email=EmailVariant(subject="s", preheader="p", html="<p>h</p>", text="t"),
         x_posts=[XPost(text="Hello", weighted_length=5)],
-        x_thread=False,
         telegram_messages=[TelegramMessage(text="<b>Hello</b>")],
     )
     broken = pipeline.deliver(settings, edition, "pigeon", [])

@@ -7,28 +7,14 @@ from datetime import date
 
 import pytest
 from sqlalchemy import update
+from support import make_edition
 
 from briefcast.config import Dispatch
 from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import IN_FLIGHT, Ledger, deliveries
-from briefcast.models import EmailVariant, RenderedEdition
 from channels.base import BaseChannel, Delivery, Receipt
 from channels.errors import PermanentError, RateLimited, TransientError
-
-
-def edition(edition_id: str = "2026-11-20") -> RenderedEdition:
-    return RenderedEdition(
-        edition_id=edition_id,
-        edition_date=date(2026, 11, 20),
-        publication="The Test Gazette",
-        site_url="https://gazette.example",
-        articles=[],
-        email=EmailVariant(subject="s", preheader="p", html="<p>h</p>", text="t"),
-        x_posts=[],
-        x_thread=False,
-        telegram_messages=[],
-    )
 
 
 class ScriptedChannel(BaseChannel):
@@ -78,12 +64,16 @@ POLICY = Dispatch(max_attempts=3, backoff_seconds=0.5, max_wait_seconds=60)
 
 def test_every_target_once_and_rerun_sends_nothing(ledger):
     channel = ScriptedChannel(["a", "b", "c"])
-    first = dispatch_channel(channel, "scripted", edition(), ledger, POLICY, sleep=lambda s: None)
+    first = dispatch_channel(
+        channel, "scripted", make_edition(), ledger, POLICY, sleep=lambda s: None
+    )
     assert [t for t, _ in channel.accepted] == ["a", "b", "c"]
     assert (first.delivered, first.skipped, first.failed) == (3, 0, 0)
 
     again = ScriptedChannel(["a", "b", "c"])
-    second = dispatch_channel(again, "scripted", edition(), ledger, POLICY, sleep=lambda s: None)
+    second = dispatch_channel(
+        again, "scripted", make_edition(), ledger, POLICY, sleep=lambda s: None
+    )
     assert again.accepted == []
     assert (second.delivered, second.skipped) == (0, 3)
 
@@ -91,7 +81,9 @@ def test_every_target_once_and_rerun_sends_nothing(ledger):
 def test_rate_limit_wait_is_honoured_then_sent_once(ledger):
     waits: list[float] = []
     channel = ScriptedChannel(["a", "b"], script=[RateLimited("slow down", retry_after=2)])
-    report = dispatch_channel(channel, "scripted", edition(), ledger, POLICY, sleep=waits.append)
+    report = dispatch_channel(
+        channel, "scripted", make_edition(), ledger, POLICY, sleep=waits.append
+    )
     assert waits == [2]
     assert [t for t, _ in channel.accepted] == ["a", "b"]
     assert report.delivered == 2 and report.failed == 0
@@ -101,23 +93,27 @@ def test_transient_failures_back_off_then_give_up_retryable(ledger):
     waits: list[float] = []
     boom = TransientError("503 from provider", status=503)
     channel = ScriptedChannel(["a"], script=[boom, boom, boom])
-    report = dispatch_channel(channel, "scripted", edition(), ledger, POLICY, sleep=waits.append)
+    report = dispatch_channel(
+        channel, "scripted", make_edition(), ledger, POLICY, sleep=waits.append
+    )
     assert waits == [0.5, 1.0]
     assert report.failed == 1 and "503" in report.errors[0]
     # The next run tries the failed-but-retryable delivery again.
     retry = ScriptedChannel(["a"])
-    report = dispatch_channel(retry, "scripted", edition(), ledger, POLICY, sleep=waits.append)
+    report = dispatch_channel(retry, "scripted", make_edition(), ledger, POLICY, sleep=waits.append)
     assert [t for t, _ in retry.accepted] == ["a"] and report.delivered == 1
 
 
 def test_permanent_failure_of_one_target_leaves_the_rest(ledger):
     rejected = PermanentError("550 mailbox unavailable", status=550)
     channel = ScriptedChannel(["a", "b", "c"], script=[{"b": rejected}])
-    report = dispatch_channel(channel, "scripted", edition(), ledger, POLICY, sleep=lambda s: None)
+    report = dispatch_channel(
+        channel, "scripted", make_edition(), ledger, POLICY, sleep=lambda s: None
+    )
     assert [t for t, _ in channel.accepted] == ["a", "c"]
     assert report.failed == 1 and "b: 550 mailbox unavailable" in report.errors[0]
     rerun = ScriptedChannel(["a", "b", "c"])
-    dispatch_channel(rerun, "scripted", edition(), ledger, POLICY, sleep=lambda s: None)
+    dispatch_channel(rerun, "scripted", make_edition(), ledger, POLICY, sleep=lambda s: None)
     assert rerun.accepted == []  # a permanent failure is not retried blindly
 
 
@@ -131,12 +127,14 @@ def test_in_flight_row_from_a_crashed_run_is_in_doubt_not_resent(ledger):
             .values(state=IN_FLIGHT, run_id="crashed-run")
         )
     channel = ScriptedChannel(["a", "b"])
-    report = dispatch_channel(channel, "scripted", edition(), ledger, POLICY, sleep=lambda s: None)
+    report = dispatch_channel(
+        channel, "scripted", make_edition(), ledger, POLICY, sleep=lambda s: None
+    )
     assert [t for t, _ in channel.accepted] == ["b"]
     assert report.in_doubt == 1 and "crashed-run" in report.errors[0]
     assert ledger.resolve("2026-11-20", "scripted", "a", as_sent=False) == 1
     channel = ScriptedChannel(["a", "b"])
-    dispatch_channel(channel, "scripted", edition(), ledger, POLICY, sleep=lambda s: None)
+    dispatch_channel(channel, "scripted", make_edition(), ledger, POLICY, sleep=lambda s: None)
     assert [t for t, _ in channel.accepted] == ["a"]
 
 
@@ -147,21 +145,25 @@ def test_thread_replies_chain_on_receipts_and_continue_after_failure(ledger):
     )
     channel.max_batch = 1
     strict = Dispatch(max_attempts=1)
-    report = dispatch_channel(channel, "thread", edition(), ledger, strict, sleep=lambda s: None)
+    report = dispatch_channel(
+        channel, "thread", make_edition(), ledger, strict, sleep=lambda s: None
+    )
     assert channel.accepted == [("p1", None), ("p2", "id-p1")]
     assert report.failed == 2  # p3 failed, p4 waits for p3
     rerun = ScriptedChannel(["p1", "p2", "p3", "p4"], thread=True)
     rerun.max_batch = 1
-    dispatch_channel(rerun, "thread", edition(), ledger, strict, sleep=lambda s: None)
+    dispatch_channel(rerun, "thread", make_edition(), ledger, strict, sleep=lambda s: None)
     assert rerun.accepted == [("p3", "id-p2"), ("p4", "id-p3")]
 
 
 def test_unexpected_error_leaves_delivery_in_doubt(ledger):
     channel = ScriptedChannel(["a"], script=[RuntimeError("bug")])
-    report = dispatch_channel(channel, "scripted", edition(), ledger, POLICY, sleep=lambda s: None)
+    report = dispatch_channel(
+        channel, "scripted", make_edition(), ledger, POLICY, sleep=lambda s: None
+    )
     assert report.in_doubt == 1 and not report.ok
     again = ScriptedChannel(["a"])
-    dispatch_channel(again, "scripted", edition(), ledger, POLICY, sleep=lambda s: None)
+    dispatch_channel(again, "scripted", make_edition(), ledger, POLICY, sleep=lambda s: None)
     assert again.accepted == []
 
 
@@ -171,7 +173,7 @@ def test_stories_from_earlier_editions_that_went_out_are_known(ledger):
     ledger.record_edition("2026-11-20", date(2026, 11, 20), ["story-3"])
     for edition_id in ("2026-11-19", "2026-11-20"):
         channel = ScriptedChannel(["a"])
-        dispatch_channel(channel, "scripted", edition(edition_id), ledger, POLICY, sleep=print)
+        dispatch_channel(channel, "scripted", make_edition(edition_id), ledger, POLICY, sleep=print)
     ledger.ensure("2026-11-18", "scripted", ["a"])  # planned, but every send failed
     seen = ledger.stories_sent_before(
         date(2026, 11, 20), ["story-0", "story-1", "story-3", "story-9"]

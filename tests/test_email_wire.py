@@ -8,17 +8,17 @@ lines as the SMTP server received them and as the outbox wrote them.
 from __future__ import annotations
 
 import re
-from datetime import date
 
 import pytest
 from fakes.smtp_sink import SmtpSink
+from support import make_edition
 
 from briefcast import subscribers
 from briefcast.config import Dispatch, Settings
 from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import Ledger
-from briefcast.models import EmailVariant, RenderedEdition
+from briefcast.models import RenderedEdition
 from channels.base import ChannelContext
 from channels.outbox import OutboxChannel, OutboxSettings
 from channels.smtp_mail import SmtpChannel, SmtpSettings
@@ -28,21 +28,11 @@ EDITION = "2026-11-20"
 
 
 def edition() -> RenderedEdition:
-    return RenderedEdition(
-        edition_id=EDITION,
-        edition_date=date(2026, 11, 20),
-        publication="The Test Gazette",
-        site_url="https://gazette.example",
-        articles=[],
-        email=EmailVariant(
-            subject="Your brief — Friday",
-            preheader="p",
-            html='<a href="%%unsubscribe_url%%">Unsubscribe</a>',
-            text="Unsubscribe: %%unsubscribe_url%%\n",
-        ),
-        x_posts=[],
-        x_thread=False,
-        telegram_messages=[],
+    return make_edition(
+        EDITION,
+        subject="Your brief — Friday",
+        html='<a href="%%unsubscribe_url%%">Unsubscribe</a>',
+        text="Unsubscribe: %%unsubscribe_url%%\n",
     )
 
 

@@ -6,18 +6,18 @@ import logging
 import socket
 import time
 from collections import Counter
-from datetime import date
 
 import pytest
 from fakes.sendgrid_server import FakeSendGrid
 from sendgrid import SendGridAPIClient
+from support import make_edition
 
 from briefcast import subscribers, tokens
 from briefcast.config import Dispatch, Settings
 from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import FAILED, SENT, Ledger
-from briefcast.models import EmailVariant, RenderedEdition
+from briefcast.models import RenderedEdition
 from channels.base import ChannelContext, Delivery, Recipient
 from channels.errors import AuthError, PermanentError, RateLimited, TransientError
 from channels.sendgrid_mail import SendGridChannel, SendGridSettings
@@ -27,22 +27,15 @@ FAST = Dispatch(max_attempts=4, backoff_seconds=0, max_wait_seconds=10)
 
 
 def edition(edition_id: str = "2026-11-20") -> RenderedEdition:
-    html = (
-        "<p>Good morning %%first_name%%,</p><p>The day's news.</p>"
-        '<a href="%%view_url%%">View in browser</a> · '
-        '<a href="%%unsubscribe_url%%">Unsubscribe</a>'
-    )
-    text = "Good morning %%first_name%%,\nThe day's news.\nUnsubscribe: %%unsubscribe_url%%\n"
-    return RenderedEdition(
-        edition_id=edition_id,
-        edition_date=date(2026, 11, 20),
-        publication="The Test Gazette",
-        site_url="https://gazette.example",
-        articles=[],
-        email=EmailVariant(subject="Your brief", preheader="p", html=html, text=text),
-        x_posts=[],
-        x_thread=False,
-        telegram_messages=[],
+    return make_edition(
+        edition_id,
+        subject="Your brief",
+        html=(
+            "<p>Good morning %%first_name%%,</p><p>The day's news.</p>"
+            '<a href="%%view_url%%">View in browser</a> · '
+            '<a href="%%unsubscribe_url%%">Unsubscribe</a>'
+        ),
+        text="Good morning %%first_name%%,\nThe day's news.\nUnsubscribe: %%unsubscribe_url%%\n",
     )
 
 

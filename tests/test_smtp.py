@@ -6,7 +6,6 @@ import datetime as dt
 import ipaddress
 import ssl
 from collections import Counter
-from datetime import date
 
 import pytest
 from cryptography import x509
@@ -14,13 +13,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fakes.smtp_sink import SmtpSink, free_port
+from support import make_edition
 
 from briefcast import subscribers, tokens
 from briefcast.config import Dispatch, Settings
 from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import FAILED, SENT, Ledger
-from briefcast.models import EmailVariant, RenderedEdition
+from briefcast.models import RenderedEdition
 from channels.base import ChannelContext, Delivery
 from channels.errors import AuthError, TransientError
 from channels.smtp_mail import SmtpChannel, SmtpSettings
@@ -30,22 +30,15 @@ EDITION = "2026-11-20"
 
 
 def edition(edition_id: str = EDITION) -> RenderedEdition:
-    html = (
-        "<p>Good morning %%first_name%%,</p><p>The day’s news.</p>"
-        '<a href="%%view_url%%">View in browser</a> · '
-        '<a href="%%unsubscribe_url%%">Unsubscribe</a>'
-    )
-    text = "Good morning %%first_name%%,\nThe day’s news.\nUnsubscribe: %%unsubscribe_url%%\n"
-    return RenderedEdition(
-        edition_id=edition_id,
-        edition_date=date(2026, 11, 20),
-        publication="The Test Gazette",
-        site_url="https://gazette.example",
-        articles=[],
-        email=EmailVariant(subject="Your brief — Friday", preheader="p", html=html, text=text),
-        x_posts=[],
-        x_thread=False,
-        telegram_messages=[],
+    return make_edition(
+        edition_id,
+        subject="Your brief — Friday",
+        html=(
+            "<p>Good morning %%first_name%%,</p><p>The day’s news.</p>"
+            '<a href="%%view_url%%">View in browser</a> · '
+            '<a href="%%unsubscribe_url%%">Unsubscribe</a>'
+        ),
+        text="Good morning %%first_name%%,\nThe day’s news.\nUnsubscribe: %%unsubscribe_url%%\n",
     )
 
 

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 from fakes.smtp_sink import SmtpSink
+from support import make_edition
 from typer.testing import CliRunner
 
 from briefcast import subscribers, tokens
@@ -15,7 +16,7 @@ from briefcast.config import Dispatch, Settings
 from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import Ledger
-from briefcast.models import EmailVariant, RenderedEdition
+from briefcast.models import RenderedEdition
 from briefcast.subscribers import ACTIVE, BOUNCED, COMPLAINED, PENDING, UNSUBSCRIBED
 from channels.base import ChannelContext
 from channels.smtp_mail import SmtpChannel, SmtpSettings
@@ -252,21 +253,12 @@ def test_the_configured_web_secret_signs_the_links(tmp_path, monkeypatch):
 
 
 def edition(edition_id: str) -> RenderedEdition:
-    return RenderedEdition(
-        edition_id=edition_id,
+    return make_edition(
+        edition_id,
         edition_date=date.fromisoformat(edition_id),
-        publication="The Test Gazette",
-        site_url="https://gazette.example",
-        articles=[],
-        email=EmailVariant(
-            subject="Brief",
-            preheader="p",
-            html='<a href="%%unsubscribe_url%%">Unsubscribe</a>',
-            text="Unsubscribe: %%unsubscribe_url%%",
-        ),
-        x_posts=[],
-        x_thread=False,
-        telegram_messages=[],
+        subject="Brief",
+        html='<a href="%%unsubscribe_url%%">Unsubscribe</a>',
+        text="Unsubscribe: %%unsubscribe_url%%",
     )
 
 

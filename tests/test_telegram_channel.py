@@ -11,6 +11,7 @@ import warnings
 from datetime import UTC, date, datetime
 
 import pytest
+import support
 from fakes.telegram_server import FakeTelegram
 from pydantic import ValidationError
 from telegram.error import (
@@ -32,7 +33,6 @@ from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import FAILED, SENT, Ledger
 from briefcast.models import (
     Article,
-    EmailVariant,
     Gathered,
     Image,
     RenderedEdition,
@@ -70,17 +70,8 @@ with warnings.catch_warnings():
 
 
 def make_edition(messages=DIGEST, photo: TelegramPhoto | None = PHOTO) -> RenderedEdition:
-    return RenderedEdition(
-        edition_id="2026-11-20",
-        edition_date=date(2026, 11, 20),
-        publication="The Test Gazette",
-        site_url="https://gazette.example",
-        articles=[],
-        email=EmailVariant(subject="s", preheader="p", html="<p>h</p>", text="t"),
-        x_posts=[],
-        x_thread=False,
-        telegram_photo=photo,
-        telegram_messages=[TelegramMessage(text=t) for t in messages],
+    return support.make_edition(
+        telegram_photo=photo, telegram_messages=[TelegramMessage(text=t) for t in messages]
     )
 
 
