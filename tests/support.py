@@ -19,7 +19,7 @@ GAZETTE = {
     "sender_email": "brief@gazette.example",
 }
 
-# The publication the renderer tests render for.
+# The publication the renderer tests render for: harbour_ledger_settings.
 HARBOUR_LEDGER = {
     "name": "The Harbour Ledger",
     "site_url": "https://ledger.example.org",
@@ -79,3 +79,16 @@ def gazette_settings(
             "database": {"url": f"sqlite:///{tmp_path / database}"},
         }
     )
+
+
+def harbour_ledger_settings(
+    tmp_path: Path, *, edition: dict | None = None, **publication: str
+) -> Settings:
+    """Settings for The Harbour Ledger (HARBOUR_LEDGER plus ``publication``) based in tmp_path.
+
+    ``edition`` is the [edition] table, if the test sets one.
+    """
+    values = {"publication": {**HARBOUR_LEDGER, **publication}, "base_dir": tmp_path}
+    if edition is not None:
+        values["edition"] = edition
+    return Settings.model_validate(values)

@@ -11,7 +11,7 @@ import re
 
 import pytest
 from fakes.smtp_sink import SmtpSink
-from support import make_edition
+from support import gazette_settings, make_edition
 
 from briefcast import subscribers
 from briefcast.config import Dispatch, Settings
@@ -38,19 +38,7 @@ def edition() -> RenderedEdition:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings.model_validate(
-        {
-            "publication": {
-                "name": "The Test Gazette",
-                "site_url": "https://gazette.example",
-                "postal_address": "1 Main St",
-                "sender_email": "brief@gazette.example",
-                "web_base_url": "https://news.gazette.example/brief",
-            },
-            "data_dir": str(tmp_path / "data"),
-            "database": {"url": f"sqlite:///{tmp_path / 'briefcast.db'}"},
-        }
-    )
+    return gazette_settings(tmp_path, web_base_url="https://news.gazette.example/brief")
 
 
 def context(settings, addresses) -> ChannelContext:

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 
 import pytest
+from support import harbour_ledger_settings
 
 from briefcast.config import Settings
 from briefcast.models import (
@@ -28,18 +29,11 @@ PARAGRAPH = (
 
 
 def make_settings(tmp_path, **edition) -> Settings:
-    return Settings.model_validate(
-        {
-            "publication": {
-                "name": "The Harbour Ledger",
-                "site_url": "https://ledger.example.org",
-                "postal_address": ADDRESS,
-                "sender_email": "brief@ledger.example.org",
-                "subscribe_url": "https://ledger.example.org/subscribe",
-            },
-            "edition": edition,
-            "base_dir": tmp_path,
-        }
+    return harbour_ledger_settings(
+        tmp_path,
+        postal_address=ADDRESS,
+        subscribe_url="https://ledger.example.org/subscribe",
+        edition=edition,
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 
-from briefcast.config import Settings
+from support import harbour_ledger_settings
+
 from briefcast.models import Article, EditorialView, Gathered, Image
 from briefcast.render import render_edition
 from briefcast.render.html_split import split_html
@@ -31,17 +32,7 @@ def article(n: int, **fields) -> Article:
 
 
 def render(tmp_path, articles):
-    settings = Settings.model_validate(
-        {
-            "publication": {
-                "name": "The Harbour Ledger",
-                "site_url": "https://ledger.example.org",
-                "postal_address": "12 Harbour Road",
-                "sender_email": "brief@ledger.example.org",
-            },
-            "base_dir": tmp_path,
-        }
-    )
+    settings = harbour_ledger_settings(tmp_path)
     return render_edition(settings, Gathered(edition_date=date(2026, 5, 1), articles=articles))
 
 

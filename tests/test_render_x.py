@@ -6,9 +6,9 @@ import re
 from datetime import UTC, date, datetime
 
 import regex
+from support import harbour_ledger_settings
 from twitter_text import parse_tweet
 
-from briefcast.config import Settings
 from briefcast.models import Article, Gathered
 from briefcast.render import render_edition
 from briefcast.render.x_posts import fit_post, weighted_length
@@ -109,18 +109,7 @@ def article(n: int, **fields) -> Article:
 
 
 def render(tmp_path, x_thread: bool, articles):
-    settings = Settings.model_validate(
-        {
-            "publication": {
-                "name": "The Harbour Ledger",
-                "site_url": "https://ledger.example.org",
-                "postal_address": "12 Harbour Road",
-                "sender_email": "brief@ledger.example.org",
-            },
-            "edition": {"x_thread": x_thread},
-            "base_dir": tmp_path,
-        }
-    )
+    settings = harbour_ledger_settings(tmp_path, edition={"x_thread": x_thread})
     return render_edition(settings, Gathered(edition_date=date(2026, 5, 1), articles=articles))
 
 

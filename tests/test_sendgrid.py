@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from fakes.sendgrid_server import FakeSendGrid
 from sendgrid import SendGridAPIClient
-from support import make_edition
+from support import gazette_settings, make_edition
 
 from briefcast import subscribers, tokens
 from briefcast.config import Dispatch, Settings
@@ -41,19 +41,8 @@ def edition(edition_id: str = "2026-11-20") -> RenderedEdition:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings.model_validate(
-        {
-            "publication": {
-                "name": "The Test Gazette",
-                "site_url": "https://gazette.example",
-                "postal_address": "1 Main St",
-                "sender_email": "brief@gazette.example",
-                "sender_name": "The Gazette",
-                "web_base_url": "https://news.gazette.example",
-            },
-            "data_dir": str(tmp_path / "data"),
-            "database": {"url": f"sqlite:///{tmp_path / 'briefcast.db'}"},
-        }
+    return gazette_settings(
+        tmp_path, sender_name="The Gazette", web_base_url="https://news.gazette.example"
     )
 
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fakes.smtp_sink import SmtpSink, free_port
-from support import make_edition
+from support import gazette_settings, make_edition
 
 from briefcast import subscribers, tokens
 from briefcast.config import Dispatch, Settings
@@ -44,19 +44,11 @@ def edition(edition_id: str = EDITION) -> RenderedEdition:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings.model_validate(
-        {
-            "publication": {
-                "name": "The Test Gazette",
-                "site_url": "https://gazette.example",
-                "postal_address": "1 Main St",
-                "sender_email": "brief@gazette.example",
-                "sender_name": "The Gazette",
-                "web_base_url": "https://news.gazette.example",
-            },
-            "data_dir": str(tmp_path / "data"),
-            "database": {"url": f"sqlite:///{tmp_path / 'briefcast.db'}"},
-        }
+    return gazette_settings(
+        tmp_path,
+        sender_email="brief@gazette.example",
+        sender_name="The Gazette",
+        web_base_url="https://news.gazette.example",
     )
 
 

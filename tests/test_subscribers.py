@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 from fakes.smtp_sink import SmtpSink
-from support import make_edition
+from support import GAZETTE, gazette_settings, make_edition
 from typer.testing import CliRunner
 
 from briefcast import subscribers, tokens
@@ -21,13 +21,7 @@ from briefcast.subscribers import ACTIVE, BOUNCED, COMPLAINED, PENDING, UNSUBSCR
 from channels.base import ChannelContext
 from channels.smtp_mail import SmtpChannel, SmtpSettings
 
-PUBLICATION = {
-    "name": "The Test Gazette",
-    "site_url": "https://gazette.example",
-    "postal_address": "1 Main St",
-    "sender_email": "brief@gazette.example",
-    "web_base_url": "https://news.gazette.example/",
-}
+PUBLICATION = {**GAZETTE, "web_base_url": "https://news.gazette.example/"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -39,12 +33,8 @@ def engine(request, tmp_path):
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings.model_validate(
-        {
-            "publication": PUBLICATION,
-            "data_dir": str(tmp_path / "data"),
-            "database": {"url": f"sqlite:///{tmp_path / 'subscribers.db'}"},
-        }
+    return gazette_settings(
+        tmp_path, database="subscribers.db", web_base_url="https://news.gazette.example/"
     )
 
 
