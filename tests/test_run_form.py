@@ -20,6 +20,7 @@ from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
     wait_for,
     write_newsroom,
 )
+from support import CHROMIUM_ARGS
 
 from briefcast.params import BriefParameters
 from flows.approval import ApprovalInput
@@ -27,13 +28,6 @@ from flows.approval import ApprovalInput
 pytestmark = pytest.mark.server
 
 DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def expect(locator):

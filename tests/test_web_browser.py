@@ -10,19 +10,12 @@ import threading
 import httpx
 import pytest
 import uvicorn
+from support import CHROMIUM_ARGS
 from web_support import confirmation_link, make_settings, smtp_sink
 
 from briefcast import subscribers
 from briefcast.db import get_engine
 from briefcast.web.app import create_app
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
