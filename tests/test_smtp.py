@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
-import ssl
 from collections import Counter
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from fakes.smtp_sink import SmtpSink, free_port
-from support import gazette_settings, make_edition
+from support import gazette_settings, make_edition, self_signed_certificate, server_tls
 
 from briefcast import subscribers, tokens
 from briefcast.config import Dispatch, Settings
@@ -211,48 +204,14 @@ def test_a_refused_connection_fails_the_batch_as_transient(settings):
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1: (cert file, key file)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return str(cert_file), str(key_file)
-
-
-def server_context(certificate) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*certificate)
-    return context
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def test_starttls_with_login(settings, ledger, certificate, monkeypatch):
     monkeypatch.setenv("SMTP_TEST_PASSWORD", "pa55-word-xyz")
     recipients = readers(settings, 3)
     with SmtpSink(
-        tls_context=server_context(certificate), credentials=("brief", "pa55-word-xyz")
+        tls_context=server_tls(certificate), credentials=("brief", "pa55-word-xyz")
     ) as sink:
         adapter = channel(
             settings,
@@ -273,7 +232,7 @@ def test_a_wrong_password_is_an_auth_error_that_does_not_show_it(
 ):
     monkeypatch.setenv("SMTP_TEST_PASSWORD", "not-the-pa55word")
     recipients = readers(settings, 1)
-    with SmtpSink(tls_context=server_context(certificate), credentials=("brief", "right")) as sink:
+    with SmtpSink(tls_context=server_tls(certificate), credentials=("brief", "right")) as sink:
         adapter = channel(
             settings,
             sink.port,
@@ -305,7 +264,7 @@ def test_a_wrong_password_stops_the_channel_and_the_rerun_after_the_fix_delivers
         "connections": 2,
         "max_batch": 50,
     }
-    with SmtpSink(tls_context=server_context(certificate), credentials=("brief", "right")) as sink:
+    with SmtpSink(tls_context=server_tls(certificate), credentials=("brief", "right")) as sink:
         monkeypatch.setenv("SMTP_TEST_PASSWORD", "not-the-pa55word")
         adapter = channel(settings, sink.port, recipients, **conf)
         report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
@@ -326,7 +285,7 @@ def test_a_wrong_password_stops_the_channel_and_the_rerun_after_the_fix_delivers
 
 def test_implicit_tls(settings, ledger, certificate):
     recipients = readers(settings, 2)
-    with SmtpSink(ssl_context=server_context(certificate)) as sink:
+    with SmtpSink(ssl_context=server_tls(certificate)) as sink:
         adapter = channel(settings, sink.port, recipients, security="tls", ca_file=certificate[0])
         report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
     assert report.delivered == 2 and len(sink.received) == 2
@@ -334,7 +293,7 @@ def test_implicit_tls(settings, ledger, certificate):
 
 def test_an_untrusted_certificate_is_refused(settings, ledger, certificate):
     recipients = readers(settings, 1)
-    with SmtpSink(tls_context=server_context(certificate)) as sink:
+    with SmtpSink(tls_context=server_tls(certificate)) as sink:
         adapter = channel(settings, sink.port, recipients, security="starttls")
         report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
     assert report.failed == 1 and "certificate verify failed" in report.errors[0]

@@ -6,14 +6,8 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from web_support import (
-    SECRET,
-    confirmation_link,
-    make_settings,
-    self_signed_certificate,
-    server_tls,
-    smtp_sink,
-)
+from support import self_signed_certificate, server_tls
+from web_support import SECRET, confirmation_link, make_settings, smtp_sink
 
 from briefcast import subscribers, tokens
 from briefcast.db import get_engine
