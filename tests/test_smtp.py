@@ -67,12 +67,18 @@ def channel(settings, port, recipients, **overrides) -> SmtpChannel:
     return SmtpChannel(conf, context)
 
 
+def send(settings, sink, recipients, ledger, **overrides):
+    """Dispatch edition() to recipients through the SMTP server ``sink``, as a run does."""
+    return dispatch_channel(
+        channel(settings, sink.port, recipients, **overrides), "smtp", edition(), ledger, FAST
+    )
+
+
 def test_every_recipient_gets_one_well_formed_message_with_their_own_links(settings, ledger):
     recipients = readers(settings, 120)
     secret = subscribers.link_secret(settings)
     with SmtpSink() as sink:
-        adapter = channel(settings, sink.port, recipients, connections=2, max_batch=50)
-        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+        report = send(settings, sink, recipients, ledger, connections=2, max_batch=50)
 
     assert report.delivered == 120 and report.failed == 0
     assert Counter(a for r in sink.received for a in r.rcpt_tos) == Counter(
@@ -111,9 +117,7 @@ def test_a_450_is_retried_and_delivered_once(settings, ledger):
     slow = recipients[2].email
     with SmtpSink() as sink:
         sink.reply(slow, 450)
-        report = dispatch_channel(
-            channel(settings, sink.port, recipients), "smtp", edition(), ledger, FAST
-        )
+        report = send(settings, sink, recipients, ledger)
 
     assert report.delivered == 6 and report.failed == 0
     assert sink.rcpt_attempts[slow] == 2
@@ -126,9 +130,7 @@ def test_a_550_fails_only_that_recipient(settings, ledger):
     gone = recipients[3].email
     with SmtpSink() as sink:
         sink.reply(gone, 550)
-        report = dispatch_channel(
-            channel(settings, sink.port, recipients), "smtp", edition(), ledger, FAST
-        )
+        report = send(settings, sink, recipients, ledger)
 
     assert report.delivered == 5 and report.failed == 1
     assert sink.rcpt_attempts[gone] == 1  # permanent: not retried
@@ -143,9 +145,7 @@ def test_a_4xx_after_data_is_transient_and_retried(settings, ledger):
     recipients = readers(settings, 3)
     with SmtpSink() as sink:
         sink.reply(recipients[1].email, 451, at="data")
-        report = dispatch_channel(
-            channel(settings, sink.port, recipients), "smtp", edition(), ledger, FAST
-        )
+        report = send(settings, sink, recipients, ledger)
     assert report.delivered == 3
     assert Counter(a for r in sink.received for a in r.rcpt_tos) == Counter(
         r.email for r in recipients
@@ -167,8 +167,7 @@ def test_within_one_dispatch_a_drop_delivers_everyone_exactly_once(settings, led
     recipients = readers(settings, 8)
     with SmtpSink() as sink:
         sink.drop_at(recipients[5].email)
-        adapter = channel(settings, sink.port, recipients, connections=2, max_batch=8)
-        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+        report = send(settings, sink, recipients, ledger, connections=2, max_batch=8)
     assert report.delivered == 8
     assert Counter(a for r in sink.received for a in r.rcpt_tos) == Counter(
         r.email for r in recipients
@@ -180,8 +179,7 @@ def test_a_message_lost_after_data_is_in_doubt_and_not_resent(settings, ledger):
     doubtful = recipients[1].email
     with SmtpSink() as sink:
         sink.drop_at(doubtful, at="data")  # the server queued it; its 250 never came
-        adapter = channel(settings, sink.port, recipients, connections=1)
-        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+        report = send(settings, sink, recipients, ledger, connections=1)
     assert report.delivered == 4 and report.in_doubt == 1
     assert len(sink.messages_to(doubtful)) == 1  # never sent twice
     assert ledger.rows(EDITION, "smtp")[doubtful].state == "in_flight"
@@ -213,16 +211,16 @@ def test_starttls_with_login(settings, ledger, certificate, monkeypatch):
     with SmtpSink(
         tls_context=server_tls(certificate), credentials=("brief", "pa55-word-xyz")
     ) as sink:
-        adapter = channel(
+        report = send(
             settings,
-            sink.port,
+            sink,
             recipients,
+            ledger,
             security="starttls",
             username="brief",
             password={"env": "SMTP_TEST_PASSWORD"},
             ca_file=certificate[0],
         )
-        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
     assert report.delivered == 3
     assert sink.logins and set(sink.logins) == {"brief"}
 
@@ -266,16 +264,14 @@ def test_a_wrong_password_stops_the_channel_and_the_rerun_after_the_fix_delivers
     }
     with SmtpSink(tls_context=server_tls(certificate), credentials=("brief", "right")) as sink:
         monkeypatch.setenv("SMTP_TEST_PASSWORD", "not-the-pa55word")
-        adapter = channel(settings, sink.port, recipients, **conf)
-        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+        report = send(settings, sink, recipients, ledger, **conf)
         assert report.delivered == 0 and report.failed == 120
         assert sink.login_attempts <= 4  # the first batch: 2 sessions (PLAIN, LOGIN), no more
         assert "70 not attempted after:" in "; ".join(report.errors)
         assert "535" in report.as_row()["reasons"]
 
         monkeypatch.setenv("SMTP_TEST_PASSWORD", "right")
-        adapter = channel(settings, sink.port, recipients, **conf)
-        rerun = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+        rerun = send(settings, sink, recipients, ledger, **conf)
     assert rerun.delivered == 120 and rerun.failed == 0
     assert Counter(a for r in sink.received for a in r.rcpt_tos) == Counter(
         r.email for r in recipients
@@ -286,16 +282,14 @@ def test_a_wrong_password_stops_the_channel_and_the_rerun_after_the_fix_delivers
 def test_implicit_tls(settings, ledger, certificate):
     recipients = readers(settings, 2)
     with SmtpSink(ssl_context=server_tls(certificate)) as sink:
-        adapter = channel(settings, sink.port, recipients, security="tls", ca_file=certificate[0])
-        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+        report = send(settings, sink, recipients, ledger, security="tls", ca_file=certificate[0])
     assert report.delivered == 2 and len(sink.received) == 2
 
 
 def test_an_untrusted_certificate_is_refused(settings, ledger, certificate):
     recipients = readers(settings, 1)
     with SmtpSink(tls_context=server_tls(certificate)) as sink:
-        adapter = channel(settings, sink.port, recipients, security="starttls")
-        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+        report = send(settings, sink, recipients, ledger, security="starttls")
     assert report.failed == 1 and "certificate verify failed" in report.errors[0]
     assert sink.received == []
 
@@ -303,7 +297,6 @@ def test_an_untrusted_certificate_is_refused(settings, ledger, certificate):
 def test_starttls_required_but_not_offered(settings, ledger):
     recipients = readers(settings, 1)
     with SmtpSink() as sink:
-        adapter = channel(settings, sink.port, recipients, security="starttls")
-        report = dispatch_channel(adapter, "smtp", edition(), ledger, FAST)
+        report = send(settings, sink, recipients, ledger, security="starttls")
     assert report.failed == 1 and "does not offer STARTTLS" in report.errors[0]
     assert sink.received == []
