@@ -77,6 +77,18 @@ def few(settings, n=3, edition_id="2026-11-20"):
     ]
 
 
+def send(settings, fake, recipients, ledger, *, sleep=time.sleep, **overrides):
+    """Dispatch edition() to recipients through the fake SendGrid, as a run does."""
+    return dispatch_channel(
+        channel(settings, fake, recipients, **overrides),
+        "sendgrid",
+        edition(),
+        ledger,
+        FAST,
+        sleep=sleep,
+    )
+
+
 def test_2500_subscribers_in_three_requests_each_with_their_own_links(settings, fake):
     engine = get_engine(settings.database_url)
     csv_path = settings.data_dir.parent / "list.csv"
@@ -88,9 +100,7 @@ def test_2500_subscribers_in_three_requests_each_with_their_own_links(settings, 
     recipients = subscribers.recipients_for(engine, settings, "2026-11-20")
     ledger = Ledger(engine)
 
-    report = dispatch_channel(
-        channel(settings, fake, recipients), "sendgrid", edition(), ledger, FAST
-    )
+    report = send(settings, fake, recipients, ledger)
 
     assert report.delivered == 2500 and report.failed == 0
     assert [c.recipients for c in fake.calls] == [1000, 1000, 500]
@@ -119,9 +129,7 @@ def test_2500_subscribers_in_three_requests_each_with_their_own_links(settings, 
     message_ids = {m.message_id for m in fake.delivered}
     assert len(message_ids) == 3 and {r.receipt for r in rows.values()} == message_ids
 
-    again = dispatch_channel(
-        channel(settings, fake, recipients), "sendgrid", edition(), ledger, FAST
-    )
+    again = send(settings, fake, recipients, ledger)
     assert (again.delivered, again.skipped) == (0, 2500)
     assert len(fake.calls) == 3
 
@@ -135,13 +143,8 @@ def test_a_429_is_waited_out_until_the_reset_then_sent_once(settings, fake):
         waits.append(seconds)
         time.sleep(seconds)
 
-    report = dispatch_channel(
-        channel(settings, fake, recipients),
-        "sendgrid",
-        edition(),
-        Ledger(get_engine(settings.database_url)),
-        FAST,
-        sleep=sleep,
+    report = send(
+        settings, fake, recipients, Ledger(get_engine(settings.database_url)), sleep=sleep
     )
 
     assert report.delivered == 5
@@ -164,13 +167,7 @@ def test_a_429_is_waited_out_until_the_reset_then_sent_once(settings, fake):
 def test_transient_failures_are_retried_and_deliver_once(settings, fake, script):
     recipients = few(settings, 4)
     script(fake)
-    report = dispatch_channel(
-        channel(settings, fake, recipients),
-        "sendgrid",
-        edition(),
-        Ledger(get_engine(settings.database_url)),
-        FAST,
-    )
+    report = send(settings, fake, recipients, Ledger(get_engine(settings.database_url)))
     assert report.delivered == 4 and report.failed == 0
     assert fake.calls[-1].status == 202
     assert Counter(m.to for m in fake.delivered) == Counter(r.email for r in recipients)
@@ -181,9 +178,7 @@ def test_a_permanent_400_is_reported_with_sendgrids_message_and_not_retried(sett
     fake.fail_next(1, 400, "The from address does not match a verified Sender Identity.")
     ledger = Ledger(get_engine(settings.database_url))
 
-    report = dispatch_channel(
-        channel(settings, fake, recipients), "sendgrid", edition(), ledger, FAST
-    )
+    report = send(settings, fake, recipients, ledger)
 
     assert report.failed == 3 and report.delivered == 0
     assert len(fake.calls) == 1
@@ -246,9 +241,7 @@ def test_a_refused_key_stops_the_channel_and_the_rerun_after_the_fix_delivers(
     assert "1001 not attempted after: SendGrid 401" in "; ".join(report.errors)
 
     # The operator fixes the key and runs the edition again: everyone gets it, once.
-    rerun = dispatch_channel(
-        channel(settings, fake, recipients), "sendgrid", edition(), ledger, FAST
-    )
+    rerun = send(settings, fake, recipients, ledger)
     assert rerun.delivered == 2001 and rerun.failed == 0 and rerun.skipped == 0
     assert Counter(m.to for m in fake.delivered) == Counter(r.email for r in recipients)
     assert set(ledger.summary("2026-11-20")["sendgrid"]) == {SENT}
@@ -257,9 +250,7 @@ def test_a_refused_key_stops_the_channel_and_the_rerun_after_the_fix_delivers(
 def test_an_idn_domain_is_sent_in_punycode(settings, fake):
     recipients = [subscribers.recipient(settings, "leitor@bücher.example", "2026-11-20", "Jürgen")]
     ledger = Ledger(get_engine(settings.database_url))
-    report = dispatch_channel(
-        channel(settings, fake, recipients), "sendgrid", edition(), ledger, FAST
-    )
+    report = send(settings, fake, recipients, ledger)
     assert report.delivered == 1
     assert [(m.to, m.name) for m in fake.delivered] == [("leitor@xn--bcher-kva.example", "Jürgen")]
 
@@ -329,9 +320,7 @@ def test_network_failures_are_transient(settings, fake, failure):
 def test_sandbox_mode_gets_200_and_nothing_is_delivered(settings, fake):
     recipients = few(settings, 2)
     ledger = Ledger(get_engine(settings.database_url))
-    report = dispatch_channel(
-        channel(settings, fake, recipients, sandbox_mode=True), "sendgrid", edition(), ledger, FAST
-    )
+    report = send(settings, fake, recipients, ledger, sandbox_mode=True)
     assert report.delivered == 0 and report.held == 2 and report.ok
     assert "2 held back: sandbox mode" in report.as_row()["reasons"]
     assert [c.status for c in fake.calls] == [200]
@@ -339,9 +328,7 @@ def test_sandbox_mode_gets_200_and_nothing_is_delivered(settings, fake):
     assert fake.sandboxed[0]["mail_settings"]["sandbox_mode"]["enable"] is True
 
     # Trying it in the sandbox first does not stop the live run from delivering.
-    live = dispatch_channel(
-        channel(settings, fake, recipients), "sendgrid", edition(), ledger, FAST
-    )
+    live = send(settings, fake, recipients, ledger)
     assert live.delivered == 2 and live.skipped == 0
     assert sorted(m.to for m in fake.delivered) == sorted(r.email for r in recipients)
 
