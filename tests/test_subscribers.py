@@ -288,14 +288,19 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args))
 
 
-def test_cli_import_add_remove_list_export(tmp_path):
-    config = write(
+def cli_config(tmp_path):
+    """The smallest briefcast.toml the CLI accepts, its data in tmp_path/data."""
+    return write(
         tmp_path / "briefcast.toml",
         f'data_dir = "{tmp_path / "data"}"\n'
         "[publication]\n"
         'name = "T"\nsite_url = "https://t.example"\npostal_address = "x"\n'
         'sender_email = "brief@t.example"\n',
     )
+
+
+def test_cli_import_add_remove_list_export(tmp_path):
+    config = cli_config(tmp_path)
     csv_path = write(tmp_path / "people.csv", "email,name\na@example.org,A\nbad-row,B\n")
     c = ("--config", str(config))
 
@@ -322,13 +327,7 @@ def test_cli_import_add_remove_list_export(tmp_path):
 
 
 def test_cli_import_of_a_windows_code_page_file_says_what_to_do(tmp_path):
-    config = write(
-        tmp_path / "briefcast.toml",
-        f'data_dir = "{tmp_path / "data"}"\n'
-        "[publication]\n"
-        'name = "T"\nsite_url = "https://t.example"\npostal_address = "x"\n'
-        'sender_email = "brief@t.example"\n',
-    )
+    config = cli_config(tmp_path)
     csv_path = tmp_path / "excel.csv"
     csv_path.write_bytes("email;name\r\nines@example.org;Inês Duarte\r\n".encode("cp1252"))
     result = run("import", str(csv_path), "--config", str(config))
