@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from flow_fixtures import write_newsroom
+from support import make_edition
 
 from briefcast.config import ConfigFileError, load_settings
 from briefcast.dispatch import ChannelReport
@@ -27,11 +28,7 @@ from flows.artifacts import escape_markdown, fenced, preview_markdown, report_ro
 
 def edition(**changes) -> RenderedEdition:
     fields = dict(
-        edition_id="2026-03-10",
         edition_date=date(2026, 3, 10),
-        publication="The Test Gazette",
-        site_url="https://gazette.example",
-        articles=[],
         email=EmailVariant(
             subject="Bridge reopens",
             preheader="Buses are back",
@@ -39,11 +36,10 @@ def edition(**changes) -> RenderedEdition:
             text="The text version\n```not a fence end```",
         ),
         x_posts=[XPost(text="Bridge reopens https://t.example", weighted_length=38)],
-        x_thread=False,
         telegram_photo=TelegramPhoto(url="https://img.example/b.jpg", caption="<b>Bridge</b>"),
         telegram_messages=[TelegramMessage(text="<b>Bridge</b> &amp; tunnel")],
     )
-    return RenderedEdition(**{**fields, **changes})
+    return make_edition("2026-03-10", **{**fields, **changes})
 
 
 def test_preview_shows_every_part_with_its_length():
@@ -205,20 +201,26 @@ def test_the_channels_field_offers_the_configured_channels():
     assert channels["uniqueItems"] is True
 
 
-def test_serve_without_a_prefect_server_says_how_to_start_one(tmp_path, monkeypatch):
-    monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
-    room = write_newsroom(tmp_path, subscribers=())
+def briefcast_serve(config: Path, tmp_path: Path, **prefect: str) -> subprocess.CompletedProcess:
+    """`briefcast serve --config config` with no PREFECT_* setting but a fresh PREFECT_HOME
+    and ``prefect``; its output captured as text."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "COLUMNS": "200"}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "COLUMNS": "200", **prefect}
     briefcast = Path(sys.executable).with_name("briefcast")
-
-    done = subprocess.run(
-        [str(briefcast), "serve", "--config", str(room.config)],
+    return subprocess.run(
+        [str(briefcast), "serve", "--config", str(config)],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_serve_without_a_prefect_server_says_how_to_start_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
+    room = write_newsroom(tmp_path, subscribers=())
+
+    done = briefcast_serve(room.config, tmp_path)
 
     assert done.returncode == 2
     assert "PREFECT_API_URL is not set" in done.stdout
@@ -231,21 +233,8 @@ def test_serve_against_a_prefect_server_that_is_down_says_so_in_one_line(tmp_pat
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env |= {
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "COLUMNS": "200",
-    }
-    briefcast = Path(sys.executable).with_name("briefcast")
 
-    done = subprocess.run(
-        [str(briefcast), "serve", "--config", str(room.config)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = briefcast_serve(room.config, tmp_path, PREFECT_API_URL=f"http://127.0.0.1:{port}/api")
 
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
