@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from fakes.smtp_sink import SmtpSink
+from support import make_edition
 
 from briefcast import pipeline, subscribers
 from briefcast.config import Settings
 from briefcast.db import get_engine
-from briefcast.models import EmailVariant, RenderedEdition
 
 GONE, BUSY, SPAMMY, FINE = (
     "gone@example.org",
@@ -36,22 +36,13 @@ def newsroom(tmp_path, port: int) -> Settings:
     )
 
 
-def edition(edition_id: str) -> RenderedEdition:
-    return RenderedEdition(
-        edition_id=edition_id,
+def edition(edition_id: str):
+    return make_edition(
+        edition_id,
         edition_date=date.fromisoformat(edition_id),
-        publication="The Test Gazette",
-        site_url="https://gazette.example",
-        articles=[],
-        email=EmailVariant(
-            subject="Your brief",
-            preheader="p",
-            html='<p>News.</p><a href="%%unsubscribe_url%%">Unsubscribe</a>',
-            text="News.\nUnsubscribe: %%unsubscribe_url%%\n",
-        ),
-        x_posts=[],
-        x_thread=False,
-        telegram_messages=[],
+        subject="Your brief",
+        html='<p>News.</p><a href="%%unsubscribe_url%%">Unsubscribe</a>',
+        text="News.\nUnsubscribe: %%unsubscribe_url%%\n",
     )
 
 
