@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Annotated, Any
 
+import httpx
 from pydantic import BeforeValidator, Field, field_validator
 from telegram import Bot, LinkPreviewOptions, Message
 from telegram.constants import ParseMode
@@ -212,6 +213,17 @@ def map_telegram_error(exc: TelegramError, secret: str = "") -> DeliveryError:
     return PermanentError(f"unexpected Telegram error: {text}", channel=CHANNEL)
 
 
+def _maybe_delivered(exc: TelegramError) -> bool:
+    """A timeout or a dropped connection after the request went out: Telegram may have
+    posted the message. (A refused connect or a full pool sent nothing.)"""
+    if isinstance(exc, BadRequest) or not isinstance(exc, NetworkError):
+        return False
+    cause = exc.__cause__
+    return isinstance(cause, httpx.HTTPError) and not isinstance(
+        cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+    )
+
+
 def _chat_unreachable(message: str, *, status: int, code: str) -> PermanentError:
     """Permanent for this run; nothing reached the chat, so once the bot is (back) in
     it a rerun sends the edition there."""
@@ -337,12 +349,14 @@ class TelegramChannel(BaseChannel):
                 outcomes.append(exc)
         return outcomes
 
-    def send_one(self, delivery: Delivery) -> Receipt:
+    def send_one(self, delivery: Delivery) -> Receipt | None:
         post: TelegramPost = delivery.payload
         detail = ""
+        sending = False
         try:
             bot = self._run(self._ready_bot())  # before pacing, so getMe adds no gap
             self._pacer.wait(post.chat)
+            sending = True
             try:
                 message, note = self._run(self._send(bot, self._chat_id(post.chat), post))
             except ChatMigrated as exc:
@@ -357,6 +371,15 @@ class TelegramChannel(BaseChannel):
                 message, note = self._run(self._send(bot, exc.new_chat_id, post))
             detail = "; ".join(part for part in (detail, note) if part)
         except TelegramError as exc:
+            if sending and _maybe_delivered(exc):
+                log.warning(
+                    "%s: %s: no answer after the message went out (%s); left in doubt, "
+                    "not resent: check the chat, then settle it with briefcast ledger resolve",
+                    CHANNEL,
+                    delivery.target,
+                    type(exc.__cause__).__name__,
+                )
+                return None
             if isinstance(exc, RetryAfter):
                 self._pacer.hold(post.chat, retry_after_seconds(exc))
             error = map_telegram_error(exc, self._secret)

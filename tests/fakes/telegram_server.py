@@ -177,6 +177,7 @@ class FakeTelegram:
     def __init__(self, token: str, chats: dict[str, str] | None = None) -> None:
         self.token = token
         self._lock = threading.Lock()
+        self._answered = threading.Condition(self._lock)
         self._ids = itertools.count(-1001000000001, -1)
         self._message_ids = itertools.count(1)
         self._chats: dict[str, Chat] = {}
@@ -248,6 +249,12 @@ class FakeTelegram:
     def sends(self) -> list[Call]:
         return [call for call in self.calls if call.method in SEND_METHODS]
 
+    def wait_for_sends(self, count: int, timeout: float = 10) -> None:
+        """Block until ``count`` send calls have been answered, late ones included."""
+        with self._answered:
+            if not self._answered.wait_for(lambda: len(self.sends()) >= count, timeout):
+                raise AssertionError(f"only {len(self.sends())} of {count} sends answered")
+
     # -- lifecycle -----------------------------------------------------------
     def __enter__(self) -> FakeTelegram:
         self._thread.start()
@@ -306,6 +313,7 @@ class FakeTelegram:
             self.calls.append(
                 Call(method, str(params.get("chat_id", "")), status, time.monotonic())
             )
+            self._answered.notify_all()
         return status, answer
 
     def _send(self, number: int, method: str, params: dict[str, Any]) -> tuple[int, dict]:
