@@ -109,9 +109,10 @@ def test_an_operator_rejects_an_edition_in_the_resume_form(
     page.get_by_role("dialog").locator("textarea").fill("the lead photo is wrong")
     page.screenshot(path=screenshots / "approval-form.png")
     page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_role("dialog")).to_be_hidden(timeout=60_000)  # the UI sent the answer
 
     final = wait_for(
-        lambda: (s := state()).is_final() and s, timeout=120, what="the rejection", every=0.5
+        lambda: (s := state()).is_final() and s, timeout=240, what="the rejection", every=0.5
     )
     assert final.name == "Rejected" and "the lead photo is wrong" in final.message
     assert room.emails(EDITION_DATE.isoformat()) == []
