@@ -12,6 +12,8 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field, HttpUrl
 
+from briefcast.text import html_to_text
+
 
 class Image(BaseModel):
     url: str
@@ -63,8 +65,7 @@ class Article(BaseModel):
 
     @property
     def plain_summary(self) -> str:
-        from briefcast.text import html_to_text
-
+        """The dek, else the summary as text (used by the templates, e.g. the preheader)."""
         return self.dek or html_to_text(self.summary_html)
 
 
@@ -85,7 +86,7 @@ class Gathered(BaseModel):
 class EmailVariant(BaseModel):
     subject: str
     preheader: str
-    html: str  # with per-recipient placeholders, see briefcast.render.email
+    html: str  # with per-recipient placeholders, see briefcast.render.placeholders
     text: str
 
 

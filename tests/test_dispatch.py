@@ -118,7 +118,6 @@ def test_permanent_failure_of_one_target_leaves_the_rest(ledger):
 
 
 def test_in_flight_row_from_a_crashed_run_is_in_doubt_not_resent(ledger):
-    ScriptedChannel(["a", "b"])
     ledger.ensure("2026-11-20", "scripted", ["a", "b"])
     with ledger.engine.begin() as conn:  # a run that claimed "a" and died before recording it
         conn.execute(
@@ -173,7 +172,9 @@ def test_stories_from_earlier_editions_that_went_out_are_known(ledger):
     ledger.record_edition("2026-11-20", date(2026, 11, 20), ["story-3"])
     for edition_id in ("2026-11-19", "2026-11-20"):
         channel = ScriptedChannel(["a"])
-        dispatch_channel(channel, "scripted", make_edition(edition_id), ledger, POLICY, sleep=print)
+        dispatch_channel(
+            channel, "scripted", make_edition(edition_id), ledger, POLICY, sleep=lambda s: None
+        )
     ledger.ensure("2026-11-18", "scripted", ["a"])  # planned, but every send failed
     seen = ledger.stories_sent_before(
         date(2026, 11, 20), ["story-0", "story-1", "story-3", "story-9"]
