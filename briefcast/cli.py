@@ -204,7 +204,10 @@ def run(
     progress_log.addHandler(handler)
     try:
         with progress:
-            result = daily_brief(params)
+            state = daily_brief(params, return_state=True)
+        result = state.result(raise_on_failure=False)  # a failed delivery's run ends Failed
+        if isinstance(result, BaseException):
+            raise result
     except ConfigFileError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
@@ -229,7 +232,7 @@ def preview(
 ) -> None:
     """Render an edition to files (email HTML and text, posts, messages); sends nothing."""
     from briefcast import pipeline
-    from briefcast.preview import write_preview
+    from briefcast.preview import public_samples, write_preview
 
     settings = _settings(config)
     day = _date(edition_date) or pipeline.today_in(settings)
@@ -245,8 +248,9 @@ def preview(
         raise typer.Exit(NOTHING_TO_PUBLISH)
     edition = pipeline.render_day(settings, gathered)
     folder = out or settings.data_dir / "preview" / edition.edition_id
+    samples = public_samples(settings.publication.web_base_url, edition.edition_id)
     try:
-        write_preview(edition, folder)
+        write_preview(edition, folder, samples)
     except OSError as exc:
         detail = f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc)
         console.print(

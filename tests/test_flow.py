@@ -48,7 +48,13 @@ def test_a_run_delivers_and_shows_preview_html_and_report(newsroom):
     assert len(list((newsroom.outbox(EDITION) / "x").glob("*.json"))) == 4  # opener + 3 stories
     assert newsroom.archive(EDITION).is_file()
     found = run_artifacts(state.state_details.flow_run_id)
-    assert set(found) == {"brief-preview", "brief-email-html", "brief-delivery-report"}
+    assert set(found) == {
+        "brief-preview",
+        "brief-email-html",
+        "brief-delivery-report",
+        "delivery-progress-outbox",
+    }
+    assert found["delivery-progress-outbox"].data == 100.0  # the progress bar reached the end
     preview = found["brief-preview"].data
     assert "**Subject:**" in preview and "River bridge reopens" in preview
     assert "weighted length" in preview and "characters after HTML parsing" in preview
@@ -180,7 +186,7 @@ def test_approval_sends_a_test_copy_pauses_then_delivers_once_approved(newsroom)
     found = run_artifacts(run_id)
     assert {"brief-preview", "brief-email-html", "brief-test-send-report"} <= set(found)
 
-    resume_flow_run(run_id, run_input={"approve": True, "note": "looks good"})
+    resume_flow_run(run_id, run_input={"decision": "approve", "note": "looks good"})
     state = background.finish()
 
     assert state.is_completed(), state.message
@@ -194,11 +200,13 @@ def test_a_rejected_edition_sends_nothing_and_says_why(newsroom):
 
     background = BackgroundRun(brief(newsroom, require_approval=True))
     run_id = wait_for(background.paused_run_id, timeout=60, what="the run to pause")
-    resume_flow_run(run_id, run_input={"approve": False, "note": "typo in the lead"})
+    resume_flow_run(run_id, run_input={"decision": "reject", "note": "typo in the lead"})
     state = background.finish()
 
-    assert state.is_completed() and state.name == "Rejected"
-    assert state.result()["decision"] == "rejected by an operator: typo in the lead"
+    assert state.is_cancelled() and state.name == "Rejected"
+    assert state.result(raise_on_failure=False)["decision"] == (
+        "rejected by an operator: typo in the lead"
+    )
     assert "typo in the lead" in state.message and "not delivered" in state.message
     assert newsroom.emails(EDITION) == []
     assert not (newsroom.outbox(EDITION) / "x").exists()

@@ -105,7 +105,7 @@ def test_an_operator_rejects_then_approves_the_edition(served):
     (proof,) = room.proof_editions(EDITION)
     assert [p.stem for p in (proof / "email").glob("*.eml")] == [EDITOR]
 
-    answer(served, first.id, approve=False, note="headline needs a fix")
+    answer(served, first.id, decision="reject", note="headline needs a fix")
     rejected = wait_for_state(served, first.id, lambda s: s.is_final(), "the rejection")
 
     assert rejected.name == "Rejected" and "headline needs a fix" in rejected.message
@@ -119,7 +119,7 @@ def test_an_operator_rejects_then_approves_the_edition(served):
     assert len(room.proof_editions(EDITION)) == 2
     assert not room.outbox(EDITION).exists()
 
-    answer(served, second.id, approve=True, note="fixed")
+    answer(served, second.id, decision="approve", note="fixed")
     done = wait_for_state(served, second.id, lambda s: s.is_completed(), "the delivery")
 
     assert done.name == "Completed"
