@@ -297,7 +297,11 @@ def serve(
         highlight=False,
     )
     try:
-        serve_deployment(settings, pause_on_shutdown=pause_on_shutdown)
+        serve_deployment(
+            settings,
+            pause_on_shutdown=pause_on_shutdown,
+            say=lambda line: console.print(escape(line), highlight=False),
+        )
     except ConfigFileError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None

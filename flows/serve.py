@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -23,6 +24,8 @@ from prefect.settings import get_current_settings
 
 from briefcast.config import ConfigFileError, Settings
 from flows.daily_brief import daily_brief
+from flows.notifications import set_up_notifications
+from flows.preview_server import PreviewServer
 
 FLOW_NAME = "daily-brief"
 
@@ -104,7 +107,7 @@ def offer_configured_channels(schema: dict[str, Any], channels: list[str]) -> di
 
 
 def register(settings: Settings, runner: Runner) -> UUID:
-    """Create or update the deployment on the server; return its id."""
+    """Create or update the deployment (and its notifications) on the server; return its id."""
     deployment_id = runner.add_deployment(build_deployment(settings))
     with get_client(sync_client=True) as client:
         schema = client.read_deployment(deployment_id).parameter_openapi_schema or {}
@@ -114,10 +117,30 @@ def register(settings: Settings, runner: Runner) -> UUID:
                 parameter_openapi_schema=offer_configured_channels(schema, list(settings.channels))
             ),
         )
+        set_up_notifications(settings, deployment_id, client)
     return deployment_id
 
 
-def serve(settings: Settings, *, pause_on_shutdown: bool = False) -> None:
+def start_preview(settings: Settings) -> PreviewServer:
+    """The reviewer's preview, served from this process; its runs link to it."""
+    schedule = settings.schedule
+    try:
+        server = PreviewServer(
+            settings.data_dir / "preview", schedule.preview_host, schedule.preview_port
+        )
+    except OSError as exc:
+        where = settings.source_file or "config"
+        raise ConfigFileError(
+            f"{where}: schedule.preview_port: cannot serve the preview on "
+            f"{schedule.preview_host}:{schedule.preview_port}: {exc.strerror or exc}"
+        ) from None
+    server.start().announce()
+    return server
+
+
+def serve(
+    settings: Settings, *, pause_on_shutdown: bool = False, say: Callable[[str], None] = print
+) -> None:
     """Register the deployment and execute its runs until interrupted."""
     api_url()
     if settings.source_file:  # a run whose form left "Config file" empty uses ours
@@ -125,9 +148,20 @@ def serve(settings: Settings, *, pause_on_shutdown: bool = False) -> None:
     runner = Runner(
         name=f"briefcast-{settings.schedule.deployment}", pause_on_shutdown=pause_on_shutdown
     )
-    register(settings, runner)
-    with contextlib.suppress(KeyboardInterrupt, TerminationSignal):  # a normal stop
-        asyncio.run(runner.start())
+    preview = start_preview(settings)
+    try:
+        register(settings, runner)
+        say(f"Reviewer previews: {preview.url}/<edition>/ (linked from each run's artifacts).")
+        notify = settings.schedule.notify
+        say(
+            f"Notifications: failed runs and runs waiting for approval, through {notify}."
+            if notify
+            else "Notifications: none ([schedule] notify names a Prefect notification block)."
+        )
+        with contextlib.suppress(KeyboardInterrupt, TerminationSignal):  # a normal stop
+            asyncio.run(runner.start())
+    finally:
+        preview.stop()
 
 
 def deployment_name(settings: Settings) -> str:
