@@ -98,7 +98,7 @@ class ProgressArtifact(logging.Handler):
                 self.artifact_id = create_progress_artifact(
                     percent,
                     key=_artifact_key(self.channel, self.test_send),
-                    description=f"{what} progress on {self.channel}: {done} of {total} settled.",
+                    description=f"{what} progress on {self.channel} ({total} deliveries).",
                 )
             else:
                 update_progress_artifact(self.artifact_id, percent)

@@ -223,10 +223,16 @@ def test_a_run_waiting_for_approval_is_announced_and_its_preview_opens_from_the_
     preview = link.data.split("(", 1)[1].rstrip(")")
     assert preview.startswith("http://127.0.0.1:") and preview.endswith(f"/{EDITION}/")
 
-    page.goto(f"{alerting.server.url}/runs/flow-run/{run.id}?tab=Artifacts")
-    with page.context.expect_page() as opened:
-        page.get_by_role("link", name=f"Email HTML of edition {EDITION}").first.click()
-    shown = opened.value
+    # The run page (the UI's default version) → Artifacts → the email's link → the preview.
+    page.goto(f"{alerting.server.url}/v2/runs/flow-run/{run.id}")
+    page.get_by_role("tab", name="Artifacts").click()
+    page.locator("a", has_text="brief-email-html").click()
+    page.get_by_role("link", name=f"Email HTML of edition {EDITION}").first.click()
+    shown = wait_for(
+        lambda: next((p for p in page.context.pages if p.url.startswith(preview)), None),
+        timeout=30,
+        what="the preview page to open",
+    )
     shown.wait_for_load_state()
     expect(shown.get_by_text("Text version")).to_be_visible()
     body = shown.inner_text("body")
