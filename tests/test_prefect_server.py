@@ -8,6 +8,7 @@ the rejected run must leave no delivery in it, the approved one every delivery.
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
     EDITION_DATE,
@@ -100,8 +101,10 @@ def test_an_operator_rejects_then_approves_the_edition(served):
     shown = artifacts_of(served, first.id)
     assert {"brief-preview", "brief-email-html", "brief-test-send-report"} <= set(shown)
     assert "River bridge reopens after six months of repairs" in shown["brief-preview"].data
-    assert f"/archive/{EDITION}" in shown["brief-email-html"].data
-    assert room.archive(EDITION).is_file()  # the reviewer's link works while paused
+    preview = shown["brief-email-html"].data.split("(", 1)[1].rstrip(")")
+    assert preview.endswith(f"/{EDITION}/")  # served by briefcast serve itself
+    page = httpx.get(preview, timeout=10)
+    assert page.status_code == 200 and "River bridge reopens" in page.text
     (proof,) = room.proof_editions(EDITION)
     assert [p.stem for p in (proof / "email").glob("*.eml")] == [EDITOR]
 
