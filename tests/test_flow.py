@@ -125,6 +125,23 @@ def test_test_recipients_alone_get_a_marked_copy(newsroom):
     assert "brief-test-send-report" in run_artifacts(state.state_details.flow_run_id)
 
 
+def test_a_test_send_skips_telegram_instead_of_failing_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
+    monkeypatch.setenv("TEST_TELEGRAM_TOKEN", "123:not-a-real-token")
+    room = write_newsroom(
+        tmp_path,
+        schedule='\n[channels.telegram]\nbot_token = { env = "TEST_TELEGRAM_TOKEN" }\n'
+        'chats = ["@gazette"]\nbase_url = "http://127.0.0.1:9/bot"\n',
+    )
+
+    state = run(brief(room, test_to=[EDITOR]))
+
+    assert state.is_completed(), state.message
+    rows = {row["channel"]: row for row in state.result()["channels"]}
+    assert rows["outbox"]["delivered"] == 1 and rows["telegram"]["failed"] == 0
+    assert "not part of a test send" in rows["telegram"]["reasons"]
+
+
 def test_an_unknown_channel_fails_before_anything_is_gathered(newsroom):
     state = run(brief(newsroom, channels=["fax"]))
 
