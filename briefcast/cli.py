@@ -146,8 +146,10 @@ def print_summary(result: dict, config: Path | None = None) -> None:
     console.print(table)
     for row in result["channels"]:
         if row["reasons"]:
+            colour = "red" if row["failed"] or row["in doubt"] else "yellow"  # skipped, held
             console.print(
-                f"[red]{escape(row['channel'])}[/red]: {escape(row['reasons'])}", highlight=False
+                f"[{colour}]{escape(row['channel'])}[/{colour}]: {escape(row['reasons'])}",
+                highlight=False,
             )
     hint = resolve_hint(result, config)
     if hint:

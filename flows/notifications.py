@@ -77,15 +77,20 @@ def notification_block_id(settings: Settings, client) -> UUID:
     return block.id
 
 
-def set_up_notifications(settings: Settings, deployment_id: UUID, client) -> list[str]:
-    """Create (or replace) this deployment's automations; return their names."""
+def set_up_notifications(
+    settings: Settings, deployment_id: UUID, client, block_id: UUID | None
+) -> list[str]:
+    """Create (or replace) this deployment's automations; return their names.
+
+    ``block_id`` is :func:`notification_block_id`, looked up before anything is changed,
+    so a config naming a missing block leaves the working automations alone.
+    """
     names = automation_names(settings.schedule.deployment)
     for name in names.values():
         for automation in client.read_automations_by_name(name):
             client.delete_automation(automation.id)
-    if not settings.schedule.notify:
+    if block_id is None:
         return []
-    block_id = notification_block_id(settings, client)
     failed = SendNotification(block_document_id=block_id, subject=FAILED_SUBJECT, body=BODY)
     paused = SendNotification(block_document_id=block_id, subject=PAUSED_SUBJECT, body=BODY)
     automations = [

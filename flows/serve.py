@@ -24,7 +24,7 @@ from prefect.settings import get_current_settings
 
 from briefcast.config import ConfigFileError, Settings
 from flows.daily_brief import daily_brief
-from flows.notifications import set_up_notifications
+from flows.notifications import notification_block_id, set_up_notifications
 from flows.preview_server import PreviewServer
 
 FLOW_NAME = "daily-brief"
@@ -108,6 +108,8 @@ def offer_configured_channels(schema: dict[str, Any], channels: list[str]) -> di
 
 def register(settings: Settings, runner: Runner) -> UUID:
     """Create or update the deployment (and its notifications) on the server; return its id."""
+    with get_client(sync_client=True) as client:  # first: a missing block changes nothing
+        block_id = notification_block_id(settings, client) if settings.schedule.notify else None
     deployment_id = runner.add_deployment(build_deployment(settings))
     with get_client(sync_client=True) as client:
         schema = client.read_deployment(deployment_id).parameter_openapi_schema or {}
@@ -117,7 +119,7 @@ def register(settings: Settings, runner: Runner) -> UUID:
                 parameter_openapi_schema=offer_configured_channels(schema, list(settings.channels))
             ),
         )
-        set_up_notifications(settings, deployment_id, client)
+        set_up_notifications(settings, deployment_id, client, block_id)
     return deployment_id
 
 

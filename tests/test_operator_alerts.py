@@ -251,3 +251,29 @@ def test_a_run_waiting_for_approval_is_announced_and_its_preview_opens_from_the_
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(reject).result()
+
+
+def test_serve_refuses_a_notification_block_that_does_not_exist(alerting, tmp_path):
+    import subprocess
+
+    config = tmp_path / "briefcast.toml"
+    text = alerting.config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace(f'notify = "custom-webhook/{BLOCK}"', 'notify = "slack-webhook/nobody"'),
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BRIEFCAST_"))}
+
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("briefcast")), "serve", "--config", str(config)],
+        env={**alerting.server.env, **env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "schedule.notify: no Prefect block 'slack-webhook/nobody'" in done.stdout
+    assert "Traceback" not in done.stderr
+    with client_of(alerting.server) as client:  # the working notifications are left alone
+        assert client.read_automations_by_name("briefcast alerts: a run failed")
