@@ -96,10 +96,12 @@ def edition_page(edition: RenderedEdition, base: str) -> str:
     )
     bubbles = []
     photo = edition.telegram_photo
-    if photo is not None:
+    if photo is not None and photo.url.startswith(("http://", "https://")):
         bubbles.append(
-            f'<div class="bubble"><img src="{e(photo.url)}" alt="">'
-            f"{telegram_html(photo.caption)}</div>"
+            f'<div class="bubble"><img src="{e(photo.url)}" alt="the photo">'
+            f"{telegram_html(photo.caption)}"
+            f'<div class="meta">Photo: <a href="{e(photo.url)}" target="_blank" '
+            f'rel="noopener">{e(photo.url)}</a></div></div>'
         )
     bubbles += [
         f'<div class="bubble">{telegram_html(m.text)}</div>' for m in edition.telegram_messages
@@ -109,17 +111,21 @@ def edition_page(edition: RenderedEdition, base: str) -> str:
 <title>Preview: {e(edition.publication)} {e(edition.edition_id)}</title>
 <style>{STYLE}</style></head><body>
 <header><h1>{e(edition.publication)}: edition {e(edition.edition_id)} (preview)</h1>
-<p class="meta">{len(edition.articles)} articles. Sample links and name
+<p class="meta">{_plural(len(edition.articles), "article")}. Sample links and name
 (“{e(samples["first_name"])}”) stand where each reader's email has their own.</p></header>
 <section><h2>Email</h2>
 <p><b>Subject:</b> {e(email.subject)}<br><b>Preheader:</b> {e(email.preheader)}</p>
 <p><a href="email.html" target="_blank" rel="noopener">Open the email on its own page</a></p>
 <iframe src="email.html" title="The email as it will look"></iframe>
 <h2>Text version</h2><pre class="text">{_linkify(e(text))}</pre></section>
-<section><h2>X ({len(edition.x_posts)} posts)</h2>{posts or "<p>No posts.</p>"}</section>
-<section><h2>Telegram ({len(edition.telegram_messages)} messages)</h2>
+<section><h2>X ({_plural(len(edition.x_posts), "post")})</h2>{posts or "<p>No posts.</p>"}</section>
+<section><h2>Telegram ({_plural(len(edition.telegram_messages), "message")})</h2>
 {"".join(bubbles) or "<p>No messages.</p>"}</section>
 </body></html>"""
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _samples(base: str) -> dict[str, str]:
