@@ -222,6 +222,10 @@ def test_a_run_waiting_for_approval_is_announced_and_its_preview_opens_from_the_
         link = run_artifacts(run.id)["brief-email-html"]
     preview = link.data.split("(", 1)[1].rstrip(")")
     assert preview.startswith("http://127.0.0.1:") and preview.endswith(f"/{EDITION}/")
+    assert (
+        f"Reviewer previews: {preview.removesuffix(f'/{EDITION}/')}/"
+        in alerting.serve.log.read_text()
+    )
 
     # The run page (the UI's default version) → Artifacts → the email's link → the preview.
     page.goto(f"{alerting.server.url}/v2/runs/flow-run/{run.id}")
