@@ -92,7 +92,7 @@ def clean_html(fragment: str, base_url: str = "") -> str:
         url_relative=("rewrite_with_base", base) if base else "deny",
         strip_comments=True,
     )
-    cleaned = _IMG_WITHOUT_SRC.sub("", cleaned)
+    cleaned = _IMG_WITHOUT_SRC.sub("", strip_invisible(cleaned))
     cleaned = _ANCHOR_WITHOUT_HREF.sub(lambda m: _inert(m.group(1)), cleaned)
     cleaned = _MARKDOWN_IMAGE_DEBRIS.sub("", cleaned)
     cleaned = _MARKDOWN_LINK_DEBRIS.sub(r"\1", cleaned)
