@@ -106,6 +106,39 @@ class Edition(Strict):
     cache_dir: str = ""
 
 
+class Design(Strict):
+    """The email's look; every channel shares the brand colour and the logo."""
+
+    brand_color: str = Field(
+        "#0f5e78",
+        pattern=r"^#[0-9a-fA-F]{6}$",
+        description="Accent for the masthead, kickers, links and buttons (#rrggbb); darkened "
+        "or lightened where needed so text keeps a 4.5:1 contrast in light and dark mode.",
+    )
+    logo_url: str = Field(
+        "", description="https URL of a logo image for the masthead; default: the name in type."
+    )
+    logo_width: int = Field(200, ge=40, le=560, description="Logo width in CSS pixels.")
+    tagline: str = Field("", description="A short line under the masthead.")
+
+    @field_validator("logo_url")
+    @classmethod
+    def _http_logo(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("logo_url must be an http(s) URL")
+        return value
+
+
+class UtmTags(Strict):
+    """UTM parameters added to story links in one channel's variant ({edition} and {date}
+    in a value are replaced by the edition's id and date)."""
+
+    source: str = ""
+    medium: str = ""
+    campaign: str = ""
+    content: str = ""
+
+
 class Database(Strict):
     url: str = ""
 
@@ -226,6 +259,12 @@ class Settings(Strict):
     schedule: Schedule = Schedule()
     subscribers: dict[str, Any] = Field(default_factory=dict)
     web: Web = Web()
+    design: Design = Design()
+    utm: dict[str, UtmTags] = Field(
+        default_factory=dict,
+        description="Per variant (email, x, telegram, ...): UTM tags on story links; "
+        "no table, no tags.",
+    )
 
     base_dir: Path = Field(PROJECT_ROOT, exclude=True)
     source_file: Path | None = Field(None, exclude=True)
