@@ -302,7 +302,8 @@ def test_utm_tags_per_channel_on_story_links_only(tmp_path):
     articles = [lead(), story(1)]
     edition = render_edition(settings, Gathered(edition_date=DAY, articles=articles))
 
-    tagged = f"{articles[1].url}?utm_source=harbour-ledger&utm_medium=email&utm_campaign=brief-2026-05-01"
+    tags = "utm_source=harbour-ledger&utm_medium=email&utm_campaign=brief-2026-05-01"
+    tagged = f"{articles[1].url}?{tags}"
     assert tagged in [a.get("href") for a in Markup(edition.email.html).all("a")]
     assert tagged in edition.email.text
     assert "utm_" not in "".join(
