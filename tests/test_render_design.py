@@ -12,7 +12,15 @@ import regex
 from support import harbour_ledger_settings
 
 from briefcast.config import Settings
-from briefcast.models import Article, EditorialView, Gathered, Image, Section, Teaser
+from briefcast.models import (
+    Article,
+    EditorialView,
+    Gathered,
+    Image,
+    Section,
+    SourceLink,
+    Teaser,
+)
 from briefcast.pipeline import write_archive
 from briefcast.render import render_edition
 from briefcast.render.palette import MIN_CONTRAST, TEXT_PAIRS, contrast, palette
@@ -129,13 +137,24 @@ def test_teaser_of_a_story_in_the_same_edition_links_to_it_there(tmp_path):
 
 def test_a_huge_title_is_capped_in_subject_heading_summary_and_every_channel(tmp_path):
     title = "Harbour " + "board silo bids " * 125  # 2,008 characters
-    edition = render(tmp_path, [lead(title=title, dek="x " * 800), story(1, title=title)])
+    huge_lead = lead(
+        title=title,
+        dek="x " * 800,
+        sections=[Section(html=PARAGRAPH), Section(heading=title, html=PARAGRAPH)],
+        view=EditorialView(title=title, html=PARAGRAPH),
+        source_links=[SourceLink(title=title, url="https://council.example/m", note=title)],
+        hero=Image(url="https://img.example.org/silo.jpg", alt="Silo", caption=title),
+    )
+    edition = render(tmp_path, [huge_lead, story(1, title=title)])
 
     subject = edition.email.subject
     assert 78 <= len(subject) <= 100 and subject.endswith("…")
     assert title.startswith(subject.removeprefix("The Harbour Ledger: ")[:-1])  # cut at a word
     headings = [text for tag, text in Markup(edition.email.html).headings]
     assert all(len(text.strip()) <= 141 for text in headings)
+    visible = Markup(edition.email.html).text
+    prose = [" ".join(t.split()) for t in visible if "{" not in t]  # not the style sheet
+    assert max(len(t) for t in prose) <= 600  # no 2,000-character run anywhere
     assert all(len(line) <= 78 for line in edition.email.text.splitlines() if " " in line)
     assert len(edition.email.text) < 20_000
     for message in edition.telegram_messages:

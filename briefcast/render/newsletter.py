@@ -17,7 +17,7 @@ from briefcast.render.context import lead_body_html
 from briefcast.render.errors import RenderError
 from briefcast.render.templating import Templates
 from briefcast.text import html_to_text, squash
-from briefcast.text_caps import SUBJECT_MAX, cap
+from briefcast.text_caps import HEADLINE_MAX, SUBJECT_MAX, cap
 
 # Gmail clips messages over 102 KB, hiding the footer and its unsubscribe link.
 # The budget leaves room for the placeholders' values filled in at send time.
@@ -57,7 +57,8 @@ def _lead_text(card: Card) -> dict[str, Any]:
 
 def _other_headings(card: Card) -> list[str]:
     """Headings of the sections the email leaves out (it shows the first one at most)."""
-    return [section.heading for section in card.article.sections[1:] if section.heading]
+    sections = card.article.sections[1:]
+    return [cap(section.heading, HEADLINE_MAX) for section in sections if section.heading]
 
 
 def render_email(templates: Templates, context: dict[str, Any]) -> EmailVariant:

@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, Tem
 
 from briefcast.config import PROJECT_ROOT, Settings
 from briefcast.render.errors import RenderError
+from briefcast.text_caps import cap
 
 BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
 TEXT_SUFFIX = ".txt.j2"
@@ -58,6 +59,8 @@ class Templates:
         self.markup = Environment(autoescape=True, **common)
         self.text = Environment(autoescape=False, keep_trailing_newline=False, **common)
         self.text.filters["wrap"] = wrap
+        for env in (self.markup, self.text):
+            env.filters["cap"] = cap  # {{ source.note | cap(320) }}
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Templates:
