@@ -332,3 +332,39 @@ def test_utm_tags_per_channel_on_story_links_only(tmp_path):
     assert f"{articles[1].url}?utm_source=telegram&amp;utm_medium=social" in telegram
     assert all("utm_" not in p.text for p in edition.x_posts)  # no [utm.x] table
     assert edition.articles[1].url == articles[1].url  # the ledger keeps the plain URL
+
+
+# -- 11. Telegram and X ------------------------------------------------------------------
+
+
+def test_telegram_photo_caption_is_the_lead_card_and_the_digest_does_not_repeat_it(tmp_path):
+    edition = render(tmp_path, [lead(), story(1), story(2, dek="")])
+    caption = edition.telegram_photo.caption
+    first = edition.telegram_messages[0].text
+
+    assert caption.startswith("<b>Harbour board weighs silo bids, part 0</b>\n")
+    assert "Three offers, one listed building and a deadline (0)." in caption
+    assert caption.count("<a ") == 1
+    assert "part 0" not in first and "deadline (0)" not in first  # no title or dek again
+    assert "<b>Our view</b>" in first  # the lead goes on: its opening and the view
+    digest = "\n\n".join(m.text for m in edition.telegram_messages)
+    for n in (1, 2):
+        assert f"<b>Harbour board weighs silo bids, part {n}</b>" in digest
+        assert digest.count(f"story-{n}") == 1  # one link per story
+    assert "Read more" not in digest and "Read more" not in caption
+
+
+def test_x_posts_carry_headline_dek_and_the_x_tags(tmp_path):
+    settings = settings_for(tmp_path)
+    settings = Settings.model_validate(
+        {
+            **settings.model_dump(by_alias=True, exclude={"base_dir", "source_file"}),
+            "base_dir": tmp_path,
+            "utm": {"x": {"source": "x", "medium": "social", "campaign": "{edition}"}},
+        }
+    )
+    edition = render_edition(settings, Gathered(edition_date=DAY, articles=[lead(), story(1)]))
+
+    post = edition.x_posts[2]
+    assert post.text.startswith("Harbour board weighs silo bids, part 1\n\nThree offers")
+    assert post.text.endswith("story-1?utm_source=x&utm_medium=social&utm_campaign=2026-05-01")
