@@ -13,6 +13,7 @@ from briefcast.config import PROJECT_ROOT, Settings
 from briefcast.gather import gather
 from briefcast.models import Article, Gathered, Image
 from briefcast.render import render_edition
+from briefcast.render.palette import MIN_CONTRAST, contrast
 
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
 WIDTHS = (320, 375, 600, 1024)
@@ -30,6 +31,25 @@ TAP_TARGETS = """() => [...document.querySelectorAll('a')]
   .filter(a => !a.closest('.bc-prose') && a.getClientRects().length)
   .map(a => { const r = a.getBoundingClientRect();
               return {text: a.textContent.trim().slice(0, 40), height: r.height}; })"""
+
+# Every element that shows text of its own: its colour and the background behind it.
+TEXT_COLOURS = """() => {
+  const solid = el => { for (; el; el = el.parentElement) {
+      const bg = getComputedStyle(el).backgroundColor;
+      if (bg && bg !== 'rgba(0, 0, 0, 0)' && bg !== 'transparent') return bg; }
+    return 'rgb(255, 255, 255)'; };
+  return [...document.body.querySelectorAll('*')]
+    .filter(el => [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))
+    .filter(el => el.getClientRects().length && getComputedStyle(el).visibility !== 'hidden'
+                  && !el.closest('[style*="display:none"]') && el.offsetHeight > 1)
+    .map(el => ({text: el.textContent.trim().slice(0, 30), color: getComputedStyle(el).color,
+                 background: solid(el)}));
+}"""
+
+
+def _hex(css: str) -> str:
+    red, green, blue = (int(v) for v in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
+    return f"#{red:02x}{green:02x}{blue:02x}"
 
 
 def sample_settings(tmp_path: Path) -> Settings:
@@ -112,6 +132,12 @@ def test_no_horizontal_scroll_and_big_enough_tap_targets(browser, tmp_path, edit
             assert scroll <= width, f"{edition} {scheme} at {width}px scrolls to {scroll}px"
             small = [t for t in page.evaluate(TAP_TARGETS) if t["height"] < 44]
             assert small == [], f"{edition} {scheme} at {width}px: tap targets under 44px"
+            faint = [
+                (t["text"], t["color"], t["background"])
+                for t in page.evaluate(TEXT_COLOURS)
+                if contrast(_hex(t["color"]), _hex(t["background"])) < MIN_CONTRAST
+            ]
+            assert faint == [], f"{edition} {scheme} at {width}px: text under 4.5:1"
             background = page.evaluate(
                 "getComputedStyle(document.querySelector('.bc-card')).backgroundColor"
             )
