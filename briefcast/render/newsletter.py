@@ -30,11 +30,6 @@ SUBJECT_TEMPLATE = "email_subject.txt.j2"
 PREHEADER_TEMPLATE = "email_preheader.txt.j2"
 
 
-def clip(text: str, limit: int) -> str:
-    """``text`` on one line, cut at a word boundary with an ellipsis if longer than ``limit``."""
-    return cap(text, limit)
-
-
 def _lead_html(card: Card) -> dict[str, Any]:
     """The lead's HTML fields marked safe (they arrive sanitized) for the markup template."""
     article = card.article
@@ -63,7 +58,7 @@ def _other_headings(card: Card) -> list[str]:
 
 def render_email(templates: Templates, context: dict[str, Any]) -> EmailVariant:
     subject = cap(squash(templates.render(SUBJECT_TEMPLATE, context)), SUBJECT_MAX)
-    preheader = clip(templates.render(PREHEADER_TEMPLATE, context), PREHEADER_LIMIT)
+    preheader = cap(templates.render(PREHEADER_TEMPLATE, context), PREHEADER_LIMIT)
     common = {**context, "subject": subject, "preheader": preheader}
     text = templates.render(TEXT_TEMPLATE, common, lead_story=_lead_text(context["lead_card"]))
     html = _compile(templates, common, compact=False)
