@@ -10,10 +10,11 @@ from urllib.parse import urlsplit
 from briefcast.config import Settings
 from briefcast.models import Article, Gathered
 from briefcast.render import placeholders
-from briefcast.render.cards import build_cards
+from briefcast.render.cards import WORDS_PER_MINUTE, Card, build_cards
 from briefcast.render.errors import RenderError
 from briefcast.render.palette import palette
 from briefcast.render.utm import tagger
+from briefcast.text import html_to_text
 
 
 def date_label(day: date) -> str:
@@ -35,6 +36,15 @@ def link_tagger(settings: Settings, gathered: Gathered, edition_id: str, variant
 def tagged_articles(articles: list[Article], tag: Callable[[str], str]) -> list[Article]:
     """Copies of ``articles`` whose story links carry a variant's UTM tags."""
     return [a.model_copy(update={"url": tag(a.url)}) for a in articles]
+
+
+def brief_minutes(cards: list[Card]) -> int:
+    """How long the brief itself takes to read (the lead's opening and view, every card)."""
+    lead = cards[0].article
+    parts = [html_to_text(lead_body_html(lead))]
+    parts += [html_to_text(lead.view.html)] if lead.view else []
+    parts += [f"{card.headline} {card.summary}" for card in cards]
+    return max(1, round(sum(len(p.split()) for p in parts) / WORDS_PER_MINUTE))
 
 
 def edition_context(settings: Settings, gathered: Gathered, edition_id: str) -> dict[str, Any]:
@@ -60,6 +70,7 @@ def edition_context(settings: Settings, gathered: Gathered, edition_id: str) -> 
         "others": others,
         "cards": cards,
         "lead_card": cards[0],
+        "brief_minutes": brief_minutes(cards),
         "other_cards": cards[1:],
         "subscribe_url": publication.subscribe_url or publication.site_url,
         "subscribe_call": publication.subscribe_call,
