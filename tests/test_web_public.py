@@ -265,3 +265,6 @@ def test_a_path_prefix_behind_a_proxy(site):
     assert 'href="/news/archive/2026-11-20"' in index.text
     assert 'action="/news/subscribe"' in form.text
     assert httpx.get(base + "/archive/2026-11-20").status_code == 200
+    assert httpx.get(base + "/u/not.valid").headers["cache-control"] == "no-store"
+    moved = httpx.get(base + "/archive/", follow_redirects=False)
+    assert moved.headers["location"] == f"{base}/archive"  # from web_base_url, never the Host
