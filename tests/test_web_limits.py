@@ -94,6 +94,21 @@ def test_behind_a_configured_proxy_each_forwarded_client_counts_apart(tmp_path, 
     assert other == 200
 
 
+def test_addresses_from_one_ipv6_64_count_as_one_client(tmp_path, monkeypatch, sink):
+    sock, base, settings = setup(
+        tmp_path, monkeypatch, sink, per_client="2/hour", trusted_proxies=["127.0.0.1"]
+    )
+    with served(settings, sock):
+        same_64 = [
+            subscribe(base, f"v{n}@example.org", forwarded_for=f"2001:db8:1:2::{n:x}")
+            for n in range(1, 4)
+        ]
+        next_64 = subscribe(base, "w@example.org", forwarded_for="2001:db8:1:3::1")
+
+    assert same_64 == [200, 200, 429]
+    assert next_64 == 200
+
+
 def test_everyone_together_gets_no_more_than_the_overall_limit(tmp_path, monkeypatch, sink):
     sock, base, settings = setup(
         tmp_path,

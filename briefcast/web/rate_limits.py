@@ -3,8 +3,8 @@
 Three limits, counted with the ``limits`` library (moving windows) in memory, or in Redis
 when several web processes serve (``[web.limits] storage_url``):
 
-- per client IP: subscribe requests from one address (behind a trusted proxy, the client
-  the proxy names; see ``[web.limits] trusted_proxies``);
+- per client IP: subscribe requests from one address, or one IPv6 /64 (behind a trusted
+  proxy, the client the proxy names; see ``[web.limits] trusted_proxies``);
 - overall: subscribe requests from everyone together, which caps what a botnet gets;
 - per mailbox: confirmation mails to one mailbox, ``name+anything@`` counting as ``name@``.
 
@@ -16,6 +16,7 @@ hash of the mailbox, never the address itself.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 
 from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
@@ -24,9 +25,21 @@ from limits.strategies import MovingWindowRateLimiter
 
 from briefcast.config import WebLimits
 
-__all__ = ["StorageError", "SubscribeLimits", "mailbox_key"]
+__all__ = ["StorageError", "SubscribeLimits", "client_key", "mailbox_key"]
 
 CLIENT, OVERALL = "client", "overall"
+
+
+def client_key(host: str) -> str:
+    """One key per client: an IPv4 address, or the /64 an IPv6 address is in (one
+    household or server usually has a whole /64 to pick addresses from)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if ip.version == 6 and not ip.ipv4_mapped:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip)
 
 
 def mailbox_key(address: str) -> str:
@@ -54,7 +67,7 @@ class SubscribeLimits:
         """Count one subscribe request; the limit it broke (``client``, ``overall``) or None.
 
         StorageError when the storage does not answer."""
-        if not self._take(self.per_client, CLIENT, client_ip):
+        if not self._take(self.per_client, CLIENT, client_key(client_ip)):
             return CLIENT
         if not self._take(self.overall, OVERALL):
             return OVERALL
