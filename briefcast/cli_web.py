@@ -47,6 +47,6 @@ def web(
     except ConfigFileError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    where = {"host": host or settings.web.host, "port": port or settings.web.port}
+    where = {"host": host or settings.web.host, "port": settings.web.port if port is None else port}
     logging.getLogger("uvicorn.access").addFilter(RedactLinkTokens())
     uvicorn.Server(server_config(app, settings, **where)).run()
