@@ -140,10 +140,10 @@ def _authentic(ctx: WebContext, request: Request, body: bytes) -> str | None:
             return None
         return "this endpoint takes signed events only; no verification key is configured"
     timestamp = request.headers.get(TIMESTAMP_HEADER)
+    if not timestamp_fresh(timestamp, ctx.clock(), ctx.settings.web.webhook_max_age_seconds):
+        return "timestamp missing, not Unix seconds, or outside the accepted window"
     if not signature_valid(ctx.webhook_key, request.headers.get(SIGNATURE_HEADER), timestamp, body):
         return "signature verification failed"
-    if not timestamp_fresh(timestamp, ctx.clock(), ctx.settings.web.webhook_max_age_seconds):
-        return "timestamp outside the accepted window"
     return None
 
 
