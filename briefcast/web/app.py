@@ -194,7 +194,7 @@ def subscribe(
         log.error("rate-limit storage unreachable, sign-up refused: %s", exc)
         return _try_later(request, 503)
     if refused:
-        log.warning("subscribe request refused: %s rate limit reached", refused)
+        log.info("subscribe request refused: %s rate limit reached", refused)
         return _try_later(request, 429)
     try:
         address = subscribers.normalize(email)
@@ -210,8 +210,9 @@ def subscribe(
     try:
         mail = wanted and ctx.limits.mail_allowed(address)
     except StorageError as exc:
+        # The usual page all the same: an answer that differs here would tell who is listed.
         log.error("rate-limit storage unreachable, no confirmation mail sent: %s", exc)
-        return _try_later(request, 503)
+        mail = False
     if mail:
         background.add_task(send_confirmation, ctx.settings, ctx.secret, address)
     return page(request, "check_inbox.html", address=address)
