@@ -148,3 +148,39 @@ def test_no_horizontal_scroll_and_big_enough_tap_targets(browser, tmp_path, edit
                 page.screenshot(path=SCREENSHOTS / f"{edition}-{scheme}-{width}-top.png")
         finally:
             page.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_archive_pages_share_the_design(browser, tmp_path, monkeypatch, scheme):
+    """The archive's index and an edition's web version, as briefcast web serves them."""
+    from fastapi.testclient import TestClient
+    from web_support import make_settings
+
+    from briefcast.pipeline import write_archive
+    from briefcast.web.app import create_app
+
+    settings = make_settings(tmp_path, monkeypatch, base_url="https://brief.example")
+    gathered = gather(sample_settings(tmp_path), date(2026, 11, 20))
+    write_archive(settings, render_edition(sample_settings(tmp_path), gathered))
+    with TestClient(create_app(settings)) as client:
+        pages = {
+            name: client.get(path).text
+            for name, path in (("archive", "/archive"), ("edition", "/archive/2026-11-20"))
+        }
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for name, html in pages.items():
+        page = browser.new_page(viewport={"width": 375, "height": 900}, color_scheme=scheme)
+        try:
+            page.route("http*://**/*", _serve_pictures)
+            page.set_content(html, wait_until="load")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375
+            faint = [
+                (t["text"], t["color"], t["background"])
+                for t in page.evaluate(TEXT_COLOURS)
+                if contrast(_hex(t["color"]), _hex(t["background"])) < MIN_CONTRAST
+            ]
+            assert faint == [], f"{name} {scheme}: text under 4.5:1"
+            page.screenshot(path=SCREENSHOTS / f"web-{name}-{scheme}-375.png", full_page=True)
+        finally:
+            page.close()
+    assert "Tagus terminal bets €310m" in pages["archive"]  # listed by its subject

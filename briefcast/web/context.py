@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
 from briefcast.config import Settings
+from briefcast.render.palette import palette
 from briefcast.web.rate_limits import SubscribeLimits
 
 
@@ -35,5 +36,6 @@ def page(request: Request, template: str, /, status_code: int = 200, **values: A
     """Render one of the templates/web pages with the publication in its context."""
     ctx = web_context(request)
     values.setdefault("publication", ctx.settings.publication)
+    values.setdefault("palette", palette(ctx.settings.design.brand_color))  # the email's colours
     values.setdefault("root", request.scope.get("root_path", "").rstrip("/"))
     return ctx.templates.TemplateResponse(request, template, values, status_code=status_code)
