@@ -43,7 +43,7 @@ _BOILERPLATE_BLOCK = re.compile(
 _BOILERPLATE_TAIL = re.compile(
     r"""\s*(?:
         (?:\[|\()\s*(?:…|\.\.\.|&hellip;|&\#8230;|more)\s*(?:\]|\))
-      | (?:…\s*)?(?:continue\s+reading|read\s+more|keep\s+reading)\b[^.!?]{0,120}
+      | (?:(?<=[.!?…\]])|…)\s*(?:continue\s+reading|read\s+more|keep\s+reading)\b[^.!?]{0,120}
       | the\s+post\b.{1,300}\bappeared\s+first\s+on\b.*
       | statistics:\s*posted\s+by\b.*
     )\s*$""",
