@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from prefect import get_run_logger
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 from prefect.states import Failed, State
 
 from briefcast.config import Settings
@@ -27,7 +27,7 @@ def refuse_if_late(settings: Settings, brief: BriefParameters, edition_date: dat
     Runs for an explicit date, dry runs and runs outside a deployment (``briefcast run``)
     are never held: each is an operator's choice.
     """
-    if brief.edition_date is not None or brief.dry_run or not flow_run.deployment_id:
+    if brief.edition_date is not None or brief.dry_run or not deployment.id:
         return None
     scheduled = flow_run.scheduled_start_time
     message = too_late(
