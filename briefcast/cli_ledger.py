@@ -74,7 +74,10 @@ def list_(
         str | None,
         typer.Option(help=f"Only this state: {', '.join(settle.STATE_NAMES)}."),
     ] = None,
-    run: Annotated[str | None, typer.Option("--run", help="Only the rows of this run id.")] = None,
+    run: Annotated[
+        str | None,
+        typer.Option("--run", help="Only this run's rows (of every edition unless --date)."),
+    ] = None,
     output: Annotated[
         str, typer.Option("--format", help="table, csv or json (an array of objects).")
     ] = "table",
@@ -87,7 +90,8 @@ def list_(
     except ValueError as exc:
         raise fail(f"--state: {exc}") from None
     settings = _settings(config)
-    where = settle.RowFilter(_edition(settings, edition_date), channel=channel, run_id=run)
+    edition_id = None if run and edition_date is None else _edition(settings, edition_date)
+    where = settle.RowFilter(edition_id, channel=channel, run_id=run)
     rows = settle.list_rows(_engine(settings), where, ledger_state)
     if output == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=settle.LIST_COLUMNS, lineterminator="\n")

@@ -168,9 +168,11 @@ def test_a_run_settles_only_what_that_run_left_in_doubt(config, db_url):
     crashed_run(engine, "run-killed-first", "sendgrid", addresses(3))
     crashed_run(engine, "run-killed-later", "sendgrid", addresses(2, start=3))
 
+    listed = cli(config, "list", "--run", "run-killed-first", "--format", "csv")
     result = cli(config, "resolve", "sendgrid", "resend", "--run", "run-killed-first")
     again = cli(config, "resolve", "sendgrid", "resend", "--run", "run-killed-first")
 
+    assert [r["target"] for r in csv.DictReader(io.StringIO(listed.output))] == addresses(3)
     assert result.exit_code == 0, result.output
     assert "3 in-doubt deliveries marked resend on sendgrid in run run-killed-first" in (
         result.output
