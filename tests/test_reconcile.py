@@ -121,6 +121,21 @@ def test_a_post_in_doubt_that_reached_x_is_found_and_the_thread_goes_on_under_it
     assert (row.state, row.receipt) == (SENT, fake_x.posts[2].id)
 
 
+def test_a_post_in_doubt_behind_a_hundred_newer_posts_is_found_on_a_later_page(fake_x, ledger):
+    edition = thread(2)
+    fake_x.on_call(1, drop(create_post=True))
+    dispatch_x(fake_x, edition, ledger)
+    for n in range(130):  # the newsroom kept posting by hand meanwhile
+        fake_x.seed_post(f"Live update {n} from the harbour")
+
+    report = dispatch_x(fake_x, edition, ledger)
+
+    assert (report.skipped, report.delivered, report.in_doubt) == (1, 1, 0), report.errors
+    assert ledger.rows(EDITION, "x")["post-1"].receipt == fake_x.posts[0].id
+    assert fake_x.posts[-1].reply_to == fake_x.posts[0].id
+    assert fake_x.timeline_reads == 2  # 100 a page
+
+
 def test_a_run_with_nothing_in_doubt_never_reads_the_timeline(fake_x, ledger):
     report = dispatch_x(fake_x, thread(3), ledger)
 
@@ -228,14 +243,16 @@ def test_reconcile_settles_what_x_shows_and_says_where_to_look_for_telegram(
 
 
 # -- SendGrid's Event Webhook -------------------------------------------------------------
-def sendgrid_setup(tmp_path, monkeypatch, fake: FakeSendGrid):
+def sendgrid_setup(tmp_path, monkeypatch, fake: FakeSendGrid, database_url: str = ""):
     monkeypatch.setenv("RECONCILE_SG_KEY", SENDGRID_KEY)
     channel_table = (
         '\n[channels.sendgrid]\napi_key = { env = "RECONCILE_SG_KEY" }\n'
         f'base_url = "{fake.url}"\n'
         '\n[channels.smtp]\nhost = "127.0.0.1"\nport = 1\nsecurity = "plain"\n'
     )
-    settings = make_settings(tmp_path, monkeypatch, web_extra=channel_table)
+    settings = make_settings(
+        tmp_path, monkeypatch, web_extra=channel_table, database_url=database_url
+    )
     engine = get_engine(settings.database_url)
     conf = SendGridSettings.model_validate(
         {"api_key": {"env": "RECONCILE_SG_KEY"}, "base_url": fake.url, "timeout_seconds": 2}
@@ -279,10 +296,12 @@ def fake_sendgrid():
         yield server
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_sendgrid_events_settle_a_killed_runs_rows_and_the_rerun_sends_nothing_again(
-    tmp_path, monkeypatch, fake_sendgrid
+    tmp_path, monkeypatch, fake_sendgrid, request, database
 ):
-    settings, engine, sendgrid = sendgrid_setup(tmp_path, monkeypatch, fake_sendgrid)
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else ""
+    settings, engine, sendgrid = sendgrid_setup(tmp_path, monkeypatch, fake_sendgrid, url)
     edition = sendgrid_edition()
     killed_after_the_request(engine, sendgrid(), edition)
     smtp = Ledger(engine, run_id="killed-run")  # the same reader, in doubt on another channel

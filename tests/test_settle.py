@@ -229,3 +229,19 @@ def test_settling_ten_thousand_targets_uses_chunks_and_leaves_the_rest(db_url):
     now = states(engine)
     assert sum(1 for s in now.values() if s == SENT) == 10_000
     assert [now[a] for a in doubtful[10_000:]] == [IN_FLIGHT] * 500
+
+
+def test_an_x_post_settled_without_its_id_can_be_given_it_later_but_never_overwritten(
+    config, db_url
+):
+    engine = get_engine(db_url)
+    crashed_run(engine, "run-a", "x", ["post-4"])
+    options = ("--date", EDITION, "--target", "post-4")
+
+    by_hand = cli(config, "resolve", "x", "sent", *options)
+    with_id = cli(config, "resolve", "x", "sent", *options, "--receipt", "1861234567890123456")
+    again = cli(config, "resolve", "x", "sent", *options, "--receipt", "1999999999999999999")
+
+    assert (by_hand.exit_code, with_id.exit_code, again.exit_code) == (0, 0, 1)
+    assert "1 in-doubt deliveries marked sent on x in edition 2026-11-20: post-4." in with_id.output
+    assert Ledger(engine).rows(EDITION, "x")["post-4"].receipt == "1861234567890123456"
