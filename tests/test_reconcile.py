@@ -10,11 +10,16 @@ to the operator, and ``briefcast ledger reconcile`` says where to look.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from fakes.sendgrid_server import FakeSendGrid
 from fakes.x_server import Account, FakeX, drop
 from fastapi.testclient import TestClient
@@ -30,6 +35,7 @@ from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import IN_FLIGHT, SENT, Ledger
 from briefcast.models import Article, EmailVariant, RenderedEdition, XPost
 from briefcast.web.app import create_app
+from briefcast.web.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from channels.base import ChannelContext
 from channels.sendgrid_mail import SendGridChannel, SendGridSettings
 from channels.x_posts import XChannel, XSettings
@@ -243,9 +249,29 @@ def test_reconcile_settles_what_x_shows_and_says_where_to_look_for_telegram(
 
 
 # -- SendGrid's Event Webhook -------------------------------------------------------------
+WEBHOOK_KEY = ec.generate_private_key(ec.SECP256R1())  # SendGrid's signing key, for the test
+
+
+def post_events(client: TestClient, events: list[dict]):
+    """POST events as SendGrid's Signed Event Webhook does: ECDSA over timestamp + body."""
+    body = json.dumps(events).encode()
+    timestamp = str(int(time.time()))
+    signature = WEBHOOK_KEY.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    headers = {
+        SIGNATURE_HEADER: base64.b64encode(signature).decode(),
+        TIMESTAMP_HEADER: timestamp,
+        "Content-Type": "application/json",
+    }
+    return client.post("/webhooks/sendgrid", content=body, headers=headers)
+
+
 def sendgrid_setup(tmp_path, monkeypatch, fake: FakeSendGrid, database_url: str = ""):
     monkeypatch.setenv("RECONCILE_SG_KEY", SENDGRID_KEY)
+    public_key = WEBHOOK_KEY.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     channel_table = (
+        f'sendgrid_webhook_public_key = "{base64.b64encode(public_key).decode()}"\n'
         '\n[channels.sendgrid]\napi_key = { env = "RECONCILE_SG_KEY" }\n'
         f'base_url = "{fake.url}"\n'
         '\n[channels.smtp]\nhost = "127.0.0.1"\nport = 1\nsecurity = "plain"\n'
@@ -309,7 +335,7 @@ def test_sendgrid_events_settle_a_killed_runs_rows_and_the_rerun_sends_nothing_a
     smtp.claim([smtp.rows(EDITION, "smtp")["reader0@example.org"].id])
 
     client = TestClient(create_app(settings))
-    response = client.post("/webhooks/sendgrid", json=fake_sendgrid.events("processed"))
+    response = post_events(client, fake_sendgrid.events("processed"))
 
     assert response.status_code == 200
     rows = Ledger(engine).rows(EDITION, "sendgrid")
@@ -334,7 +360,7 @@ def test_only_processed_or_delivered_events_of_the_same_edition_settle_a_row(
     events["reader2@example.org"]["email"] = "Reader2@Example.org"  # case as the provider says
 
     client = TestClient(create_app(settings))
-    assert client.post("/webhooks/sendgrid", json=list(events.values())).status_code == 200
+    assert post_events(client, list(events.values())).status_code == 200
 
     states = {t: r.state for t, r in Ledger(engine).rows(EDITION, "sendgrid").items()}
     assert states == {

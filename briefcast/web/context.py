@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -10,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
 from briefcast.config import Settings
-from briefcast.web.throttle import ResendGuard
+from briefcast.web.rate_limits import SubscribeLimits
 
 
 @dataclass
@@ -19,8 +21,10 @@ class WebContext:
     engine: Engine
     secret: str
     templates: Jinja2Templates
-    resend_guard: ResendGuard
+    limits: SubscribeLimits
     webhook_key: Any = None  # an EllipticCurvePublicKey when verification is configured
+    clock: Callable[[], float] = time.time
+    pending_swept_at: float = field(default=float("-inf"))
 
 
 def web_context(request: Request) -> WebContext:
