@@ -301,6 +301,13 @@ class Schedule(Strict):
         default_factory=list,
         description="Who gets the [TEST] copy of the edition before the approval pause.",
     )
+    max_lateness_hours: float = Field(
+        6,
+        gt=0,
+        le=168,
+        description="A scheduled run that starts this much after the edition was due (its "
+        "cron time) sends nothing: the edition is stale. A run for an explicit date is not held.",
+    )
 
     @field_validator("cron")
     @classmethod

@@ -27,6 +27,7 @@ from briefcast.preview import write_preview
 from channels.base import Recipient
 from flows import artifacts
 from flows.approval import Decision, wait_for_approval
+from flows.lateness import refuse_if_late
 
 
 @task(name="gather", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
@@ -252,6 +253,8 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
     )
     run_id = str(flow_run.get_id() or uuid.uuid4().hex)
     channels = chosen_channels(settings, brief.channels)
+    if (late := refuse_if_late(settings, brief, edition_date)) is not None:
+        return late  # a scheduled run started long after the edition was due: nothing sent
 
     gathered = gather_task(settings, edition_date)
     if not gathered.articles:
