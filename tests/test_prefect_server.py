@@ -105,6 +105,7 @@ def test_an_operator_rejects_then_approves_the_edition(served):
     assert preview.endswith(f"/{EDITION}/")  # served by briefcast serve itself
     page = httpx.get(preview, timeout=10)
     assert page.status_code == 200 and "River bridge reopens" in page.text
+    assert not room.archive(EDITION).exists()  # nothing public before approval
     (proof,) = room.proof_editions(EDITION)
     assert [p.stem for p in (proof / "email").glob("*.eml")] == [EDITOR]
 
