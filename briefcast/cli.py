@@ -168,8 +168,8 @@ def run(
     settings = _settings(config)
     day = _date(edition_date)
     prepare_prefect(settings)
+    from briefcast.flows.daily_brief import chosen_channels, daily_brief
     from briefcast.params import BriefParameters
-    from flows.daily_brief import chosen_channels, daily_brief
 
     try:  # here too, so a typo gets one line instead of a failed flow run's traceback
         chosen_channels(settings, _split(channels))
@@ -275,8 +275,8 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the daily-brief deployment: its daily schedule and runs started from the Prefect UI."""
-    from flows.serve import ServeError, api_url, deployment_name
-    from flows.serve import serve as serve_deployment
+    from briefcast.flows.serve import ServeError, api_url, deployment_name
+    from briefcast.flows.serve import serve as serve_deployment
 
     try:
         url = api_url()  # first: { prefect_secret = ... } in the config needs the server too

@@ -12,6 +12,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from briefcast.channels.base import Recipient
+from briefcast.flows import artifacts
+from briefcast.flows.approval import Decision, wait_for_approval
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
@@ -24,9 +27,6 @@ from briefcast.dispatch import ChannelReport
 from briefcast.models import Gathered, RenderedEdition
 from briefcast.params import BriefParameters
 from briefcast.preview import write_preview
-from channels.base import Recipient
-from flows import artifacts
-from flows.approval import Decision, wait_for_approval
 
 
 @task(name="gather", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)

@@ -35,7 +35,7 @@ def brief(newsroom, **changes) -> BriefParameters:
 
 
 def run(params: BriefParameters):
-    from flows.daily_brief import daily_brief
+    from briefcast.flows.daily_brief import daily_brief
 
     return daily_brief(params, return_state=True)
 

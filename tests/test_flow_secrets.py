@@ -51,9 +51,8 @@ def test_a_missing_block_names_the_key_and_the_block(tmp_path, monkeypatch):
 
 
 def test_no_artifact_carries_a_secret(tmp_path, monkeypatch):
+    from briefcast.flows.daily_brief import daily_brief
     from prefect.blocks.system import Secret
-
-    from flows.daily_brief import daily_brief
 
     monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
     Secret(value=LINK_SECRET).save("briefcast-link-key", overwrite=True)

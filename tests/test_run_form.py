@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from briefcast.flows.approval import ApprovalInput
 from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
     EDITION_DATE,
     client_of,
@@ -23,7 +24,6 @@ from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
 from support import CHROMIUM_ARGS
 
 from briefcast.params import BriefParameters
-from flows.approval import ApprovalInput
 
 pytestmark = pytest.mark.server
 

@@ -12,6 +12,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 import support
+from briefcast.channels.errors import AuthError, PermanentError, RateLimited, TransientError
+from briefcast.channels.registry import load_registry
+from briefcast.channels.telegram_chat import (
+    FloodPacer,
+    TelegramChannel,
+    TelegramSettings,
+    map_telegram_error,
+)
 from fakes.telegram_server import FakeTelegram
 from pydantic import ValidationError
 from telegram.error import (
@@ -41,9 +49,6 @@ from briefcast.models import (
 )
 from briefcast.render import render_edition
 from briefcast.render.telegram_html import telegram_length
-from channels.errors import AuthError, PermanentError, RateLimited, TransientError
-from channels.registry import load_registry
-from channels.telegram_chat import FloodPacer, TelegramChannel, TelegramSettings, map_telegram_error
 
 TOKEN = "424242:fake-token-for-tests"
 CHANNEL = "@gazette_brief"
