@@ -237,11 +237,9 @@ class Settings(Strict):
 
     @property
     def templates_dir(self) -> Path:
-        return (
-            self.path(self.edition.templates)
-            if self.edition.templates
-            else (PROJECT_ROOT / "templates")
-        )
+        from briefcast.resources import BUILTIN_TEMPLATES
+
+        return self.path(self.edition.templates) if self.edition.templates else BUILTIN_TEMPLATES
 
     @property
     def data_dir(self) -> Path:

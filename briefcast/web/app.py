@@ -20,8 +20,9 @@ from jinja2 import Environment, FileSystemLoader
 from starlette.concurrency import run_in_threadpool
 
 from briefcast import subscribers, tokens
-from briefcast.config import PROJECT_ROOT, ConfigFileError, Settings
+from briefcast.config import ConfigFileError, Settings
 from briefcast.db import get_engine
+from briefcast.resources import BUILTIN_TEMPLATES
 from briefcast.web import archive, links, subscriptions, webhook
 from briefcast.web.confirmation import confirmation_message, send_message
 from briefcast.web.context import WebContext, page, web_context
@@ -40,7 +41,7 @@ SECURITY_HEADERS = {
 
 
 def _templates(settings: Settings) -> Jinja2Templates:
-    folders = [PROJECT_ROOT / "templates" / "web"]
+    folders = [BUILTIN_TEMPLATES / "web"]
     if settings.edition.templates:
         folders.insert(0, settings.templates_dir / "web")
     env = Environment(loader=FileSystemLoader(folders), autoescape=True)
