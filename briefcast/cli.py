@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from briefcast import cli_db, cli_init, cli_subscribers, cli_web
+from briefcast import cli_db, cli_doctor, cli_init, cli_subscribers, cli_web
 from briefcast.config import ConfigFileError, Settings, load_settings
 
 app = typer.Typer(
@@ -370,4 +370,5 @@ def ledger_resolve(
 app.add_typer(cli_subscribers.app, name="subscribers")
 app.add_typer(cli_db.app, name="db")
 app.command("init")(cli_init.init)
+app.command("doctor")(cli_doctor.doctor)
 app.command("web")(cli_web.web)

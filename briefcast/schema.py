@@ -122,11 +122,11 @@ def upgrade(engine: Engine) -> SchemaState:
         found = state(connection)
     if found.up_to_date:
         return found
-    _refuse_unknown(engine, found)
+    refuse_unknown(engine, found)
     with engine.begin() as connection:
         _lock(connection)
         found = state(connection)  # again: another process may have upgraded meanwhile
-        _refuse_unknown(engine, found)
+        refuse_unknown(engine, found)
         config = alembic_config(connection)
         if found.current is None and not found.legacy:
             import_table_modules()
@@ -141,7 +141,7 @@ def upgrade(engine: Engine) -> SchemaState:
     return found
 
 
-def _refuse_unknown(engine: Engine, found: SchemaState) -> None:
+def refuse_unknown(engine: Engine, found: SchemaState) -> None:
     if found.current is None or found.up_to_date:
         return
     try:
