@@ -8,15 +8,16 @@ status: one clear line (never a traceback) and a next step where there is one.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from flow_fixtures import EDITION_DATE, SUBSCRIBERS, write_newsroom
+from support import cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures("shared_prefect_api")  # no temporary server per command
 EDITION = EDITION_DATE.isoformat()
 EMPTY_DAY = "2026-03-15"  # the newsroom has nothing published that day
 
@@ -29,16 +30,10 @@ ODD_WIRE = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def briefcast(*args: str) -> subprocess.CompletedProcess:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("PREFECT_") and k not in {"BRIEFCAST_DATA", "BRIEFCAST_CONFIG"}
-    }
-    env["COLUMNS"] = "200"
     return subprocess.run(
         [sys.executable, "-m", "briefcast", *args],
         cwd=ROOT,
-        env=env,
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=240,

@@ -59,17 +59,6 @@ def test_a_run_delivers_and_shows_preview_html_and_report(newsroom):
     assert '"delivered": 7' in report.data and '"channel": "outbox"' in report.data
 
 
-def test_a_rerun_sends_nothing_twice(newsroom):
-    run(brief(newsroom))
-    first = {p: p.stat().st_mtime_ns for p in newsroom.outbox(EDITION).rglob("*.eml")}
-
-    state = run(brief(newsroom))
-
-    result = state.result()
-    assert result["channels"][0]["delivered"] == 0 and result["channels"][0]["skipped"] == 7
-    assert {p: p.stat().st_mtime_ns for p in newsroom.outbox(EDITION).rglob("*.eml")} == first
-
-
 def test_a_rerun_after_a_new_story_sends_the_edition_as_it_first_went_out(newsroom):
     run(brief(newsroom))
     posts = newsroom.outbox(EDITION) / "x"

@@ -301,14 +301,6 @@ def test_a_migrated_group_is_followed_and_reported(fake, ledger, channel_for, ca
     assert receipt.startswith("-1009999:")
 
 
-def test_a_rerun_sends_nothing_new(fake, ledger, channel_for):
-    first = dispatch(channel_for(**FAST), ledger)
-    second = dispatch(channel_for(**FAST), ledger)
-
-    assert (first.delivered, second.delivered, second.skipped) == (8, 0, 8)
-    assert len(fake.sends()) == 8
-
-
 def test_a_rerun_continues_a_chat_where_it_stopped(fake, ledger, channel_for):
     fake.server_error(502, on_call=3)  # the channel's first digest message, out of retries
     first = dispatch(channel_for(**FAST), ledger, max_attempts=1)
