@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 
 import pytest
+
+# Registered here, once for the whole session: a module importing a session fixture gets
+# its own instance (a second Prefect server), so modules import only helpers from there.
+from flow_fixtures import (  # noqa: F401
+    newsroom_fixture,
+    prefect_harness_fixture,
+    prefect_server_fixture,
+    served_fixture,
+)
 
 PG_URL = os.environ.get("BRIEFCAST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 CHROMIUM = os.environ.get("BRIEFCAST_CHROMIUM", "/usr/bin/chromium")
@@ -60,60 +64,19 @@ def chromium_path():
 
 
 @pytest.fixture(scope="session")
-def shared_prefect_api(tmp_path_factory):
-    """One Prefect API for every CLI subprocess in the session, instead of one each.
+def shared_prefect_api(prefect_harness):
+    """The session's Prefect API for every CLI subprocess, instead of one server each.
 
     A `briefcast run` without PREFECT_API_URL starts its own temporary server (10-40 s on
-    a loaded machine); with this one it only connects. support.cli_env() hands the URL
-    to the subprocess. Webserver only (no services, no UI): CLI runs execute their flow
-    in-process and only record it here.
+    a loaded machine); given this one it only connects. It is the in-process flow tests'
+    harness server (a subprocess on 127.0.0.1), so a session starts one server, not two.
+    support.cli_env() hands the URL to the subprocess.
     """
-    import httpx
+    from prefect.settings import PREFECT_API_URL
 
-    home = tmp_path_factory.mktemp("shared-prefect")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/api"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_API_BLOCKS_REGISTER_ON_START="false",
-    )
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--no-services", "--no-ui"]
-    with (home / "server.log").open("wb") as log:
-        server = subprocess.Popen(
-            command,
-            env=env,
-            cwd=home,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while server.poll() is None and time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            tail = (home / "server.log").read_text(errors="replace")[-2000:]
-            pytest.fail(f"the shared Prefect server did not start:\n{tail}")
-        os.environ[SHARED_PREFECT_API] = url
-        yield url
-    finally:
-        os.environ.pop(SHARED_PREFECT_API, None)
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
+    os.environ[SHARED_PREFECT_API] = PREFECT_API_URL.value()
+    yield PREFECT_API_URL.value()
+    os.environ.pop(SHARED_PREFECT_API, None)
 
 
 def pytest_collection_modifyitems(items):

@@ -12,12 +12,10 @@ from email import message_from_bytes
 from email.policy import default
 
 import pytest
-from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
+from flow_fixtures import (
     EDITION_DATE,
     EDITOR,
     SUBSCRIBERS,
-    newsroom_fixture,
-    prefect_harness_fixture,
     run_artifacts,
     wait_for,
     write_newsroom,

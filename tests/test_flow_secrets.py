@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
+from flow_fixtures import (
     EDITION_DATE,
-    prefect_harness_fixture,
     run_artifacts,
     write_newsroom,
 )

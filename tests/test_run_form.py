@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 from briefcast.flows.approval import ApprovalInput
-from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
+from flow_fixtures import (
     EDITION_DATE,
     client_of,
-    prefect_server_fixture,
-    served_fixture,
     wait_for,
     write_newsroom,
 )
