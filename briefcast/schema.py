@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -184,4 +186,6 @@ def new_revision(message: str, versions: Path | None = None) -> Path:
             engine.dispose()
     scripts.cache_clear()
     path = Path(script.path)
+    if shutil.which("ruff"):  # a developer's checkout: the file as ruff wants it
+        subprocess.run(["ruff", "format", "-q", str(path)], check=False)
     return path
