@@ -97,7 +97,7 @@ def channel_for(fake, monkeypatch):
     monkeypatch.setenv("TEST_TELEGRAM_TOKEN", TOKEN)
     made: list[TelegramChannel] = []
 
-    def build(chats=(CHANNEL, GROUP), **options) -> TelegramChannel:
+    def build(chats=(CHANNEL, GROUP), pacer=None, **options) -> TelegramChannel:
         settings = TelegramSettings.model_validate(
             {
                 "bot_token": {"env": "TEST_TELEGRAM_TOKEN"},
@@ -107,7 +107,7 @@ def channel_for(fake, monkeypatch):
                 **options,
             }
         )
-        made.append(TelegramChannel(settings))
+        made.append(TelegramChannel(settings, pacer=pacer))
         return made[-1]
 
     yield build
@@ -115,9 +115,10 @@ def channel_for(fake, monkeypatch):
         adapter.close()
 
 
-def dispatch(adapter, ledger, edition=None, **policy):
+def dispatch(adapter, ledger, edition=None, sleep=time.sleep, **policy):
     policy = Dispatch(**{"max_attempts": 3, "backoff_seconds": 0, **policy})
-    return dispatch_channel(adapter, "telegram", edition or make_edition(), ledger, policy)
+    edition = edition or make_edition()
+    return dispatch_channel(adapter, "telegram", edition, ledger, policy, sleep=sleep)
 
 
 def texts(received: list[dict]) -> list[str]:
@@ -174,13 +175,16 @@ def test_defaults_notify_and_allow_link_previews(fake, ledger, channel_for):
 
 def test_retry_after_is_honoured_and_the_message_arrives_once(fake, ledger, channel_for):
     fake.retry_after(1, on_call=2)  # the first digest message hits flood control
-    report = dispatch(channel_for(chats=[CHANNEL], **FAST), ledger)
+    clock = FakeClock()  # the dispatcher's and the pacer's: no real second goes by
+    pacer = FloodPacer(0.05, clock=clock, sleep=clock.sleep)
+    adapter = channel_for(chats=[CHANNEL], pacer=pacer)
+
+    report = dispatch(adapter, ledger, sleep=clock.sleep)
 
     assert (report.delivered, report.failed) == (4, 0), report.errors
     assert texts(fake.received(CHANNEL)) == [PHOTO.caption, *DIGEST]
-    calls = fake.sends()
-    assert [c.status for c in calls] == [200, 429, 200, 200, 200]
-    assert calls[2].at - calls[1].at >= 1.0  # the retry waited for Telegram's retry_after
+    assert [c.status for c in fake.sends()] == [200, 429, 200, 200, 200]
+    assert 1.0 in clock.slept  # the retry waited Telegram's retry_after, on the clock
 
 
 def rendered_long_edition() -> RenderedEdition:
