@@ -128,18 +128,19 @@ def upgrade(engine: Engine) -> SchemaState:
     with engine.begin() as connection:
         _lock(connection)
         found = state(connection)  # again: another process may have upgraded meanwhile
+        if found.up_to_date:
+            return found
         refuse_unknown(engine, found)
         config = alembic_config(connection)
         if found.current is None and not found.legacy:
             import_table_modules()
             metadata.create_all(connection)
             command.stamp(config, found.head)
-        else:
-            if found.legacy:
-                command.stamp(config, BASELINE)
-            command.upgrade(config, found.head)
-    if found.current is not None or found.legacy:
-        log.warning("database %s upgraded from schema %s", describe(engine), found.described)
+            return found
+        if found.legacy:
+            command.stamp(config, BASELINE)
+        command.upgrade(config, found.head)
+    log.warning("database %s upgraded from schema %s", describe(engine), found.described)
     return found
 
 
