@@ -56,6 +56,7 @@ def newsroom(tmp_path, monkeypatch):
     return room
 
 
+@pytest.mark.slow  # runs the flow in a subprocess
 def test_a_day_without_articles_says_so_and_exits_3(newsroom):
     run = briefcast("run", "--config", str(newsroom.config), "--date", EMPTY_DAY)
     preview = briefcast("preview", "--config", str(newsroom.config), "--date", EMPTY_DAY)
@@ -88,6 +89,7 @@ def test_feed_text_is_printed_as_it_is_never_read_as_markup(newsroom):
     assert "skipped [wire] ([/red] Update [draft]): entry has no publication date" in result.stdout
 
 
+@pytest.mark.slow  # runs the flow in a subprocess
 def test_a_run_after_a_crash_reports_in_doubt_deliveries_and_how_to_settle_them(newsroom):
     from briefcast import pipeline
     from briefcast.config import load_settings
@@ -148,6 +150,7 @@ def test_an_error_about_a_long_path_stays_on_one_line(tmp_path):
     assert result.stdout.splitlines() == [f"error: {folder}: is a folder, not a config file"]
 
 
+@pytest.mark.slow  # runs the flow in a subprocess
 def test_a_dry_run_finds_a_channel_the_real_run_could_not_start(newsroom):
     with newsroom.config.open("a", encoding="utf-8") as config:
         config.write('\n[channels.sendgrid]\napi_key = { env = "BRIEFCAST_TEST_UNSET_KEY" }\n')
@@ -164,6 +167,7 @@ def test_a_dry_run_finds_a_channel_the_real_run_could_not_start(newsroom):
     assert not (newsroom.data / "outbox").exists()
 
 
+@pytest.mark.slow  # runs the flow in a subprocess
 def test_a_dry_run_finds_an_edition_a_channel_would_refuse(newsroom, monkeypatch):
     # A newsroom's own Telegram template with a tag Telegram does not accept.
     custom = newsroom.config.parent / "my-templates"
