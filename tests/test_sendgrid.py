@@ -139,9 +139,9 @@ def test_a_429_is_waited_out_until_the_reset_then_sent_once(settings, fake):
     fake.rate_limit_next(1, reset_in=1.5)
     waits: list[float] = []
 
-    def sleep(seconds: float) -> None:
+    def sleep(seconds: float) -> None:  # the dispatcher's wait, on the fake's clock
         waits.append(seconds)
-        time.sleep(seconds)
+        fake.let_time_pass(seconds)
 
     report = send(
         settings, fake, recipients, Ledger(get_engine(settings.database_url)), sleep=sleep
