@@ -40,17 +40,34 @@ def status(config: ConfigOption = None) -> None:
     raise typer.Exit(1)
 
 
+def _state(url: str) -> schema.SchemaState | None:
+    """The schema as found, or None where no database file exists yet."""
+    try:
+        engine = schema.plain_engine(url)
+    except schema.SchemaError:
+        return None
+    try:
+        with engine.connect() as connection:
+            return schema.state(connection)
+    finally:
+        engine.dispose()
+
+
 @app.command("upgrade")
 def upgrade(config: ConfigOption = None) -> None:
     """Upgrade the database to this release's schema (creating it if needed)."""
+    from briefcast.db import get_engine
+
     try:
-        engine = schema.plain_engine(load_settings(config).database_url, create=True)
-        found = schema.upgrade(engine)
+        url = load_settings(config).database_url
+        found = _state(url)
+        engine = get_engine(url)  # creates or upgrades it, as every command does
     except ConfigFileError as exc:
         raise _fail(str(exc)) from None
     where = schema.describe(engine)
-    engine.dispose()
-    if found.up_to_date:
+    if found is None:
+        typer.echo(f"{where}: tables created at schema {schema.head()}.")
+    elif found.up_to_date:
         typer.echo(f"{where}: schema {found.head}, already the newest.")
     elif found.current is None and not found.legacy:
         typer.echo(f"{where}: tables created at schema {found.head}.")

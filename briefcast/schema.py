@@ -101,7 +101,8 @@ def state(connection: Connection) -> SchemaState:
 
 
 def plain_engine(url: str, create: bool = False) -> Engine:
-    """An engine that leaves the schema alone (get_engine upgrades it): for `briefcast db`."""
+    """An engine that leaves the schema alone (get_engine upgrades it): to look, or to
+    build a database from the migrations alone (tests, `briefcast db revision`)."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
