@@ -13,10 +13,13 @@ from importlib.resources import files
 from pathlib import Path
 
 
-def packaged_folder(package: str) -> Path:
-    return Path(str(files(package)))
+def packaged_folder(package: str, checkout_folder: str) -> Path:
+    try:
+        return Path(str(files(package)))
+    except ModuleNotFoundError:  # a checkout on sys.path without `pip install -e .`
+        return Path(__file__).resolve().parent.parent / checkout_folder
 
 
-BUILTIN_TEMPLATES = packaged_folder("briefcast.templates")
-DEFAULTS = packaged_folder("briefcast.defaults")
-SAMPLE = packaged_folder("briefcast.sample")
+BUILTIN_TEMPLATES = packaged_folder("briefcast.templates", "templates")
+DEFAULTS = packaged_folder("briefcast.defaults", "config")
+SAMPLE = packaged_folder("briefcast.sample", "sample")
