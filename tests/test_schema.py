@@ -3,6 +3,8 @@ the migrations build exactly the tables the code defines; a newer database is re
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,26 @@ def test_db_status_and_upgrade_tell_the_operator_where_the_database_stands(tmp_p
         upgrade.output
     )
     assert after.exit_code == 0 and "the newest" in after.output
+
+
+@pytest.mark.slow  # starts three Python processes
+def test_processes_starting_together_upgrade_an_old_database_once(database_url):
+    make_database_from_before_migrations(database_url)
+    code = "import sys; from briefcast.db import get_engine; get_engine(sys.argv[1])"
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, database_url], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    errors = [process.communicate(timeout=120)[1] for process in starts]
+
+    assert [process.returncode for process in starts] == [0, 0, 0], errors
+    assert sum("upgraded from schema 0001" in error for error in errors) == 1, errors
+    engine = schema.plain_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [
+            (schema.head(),)
+        ]
+        assert conn.execute(text("SELECT count(*) FROM subscribers")).scalar() == 1
+    engine.dispose()
