@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from channels.base import Recipient
-from channels.registry import load_registry
+from briefcast.channels.base import Recipient
+from briefcast.channels.registry import load_registry
 
 # briefcast web answers an unknown token with "This link doesn't work ... Nothing was changed."
 TEST_UNSUBSCRIBE_PATH = "/u/test-copy-unsubscribes-nobody"

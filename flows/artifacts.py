@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from briefcast.flows.telegram_view import telegram_markdown
 from prefect.artifacts import (
     create_link_artifact,
     create_markdown_artifact,
@@ -21,7 +22,6 @@ from briefcast.dispatch import ChannelReport
 from briefcast.models import Gathered, RenderedEdition
 from briefcast.preview import with_samples
 from briefcast.render.telegram_html import telegram_length
-from flows.telegram_view import telegram_markdown
 
 X_LIMIT = 280
 TELEGRAM_MESSAGE_LIMIT = 4096

@@ -12,6 +12,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from briefcast.channels.base import Recipient
+from briefcast.flows import artifacts, outcome
+from briefcast.flows.approval import Decision, duration, wait_for_approval
+from briefcast.flows.lateness import refuse_if_late
+from briefcast.flows.preview_server import preview_url
+from briefcast.flows.run_logs import forward_to_runs, progress_artifact
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
@@ -25,12 +31,6 @@ from briefcast.models import Gathered, RenderedEdition
 from briefcast.params import BriefParameters
 from briefcast.preview import public_samples, write_preview
 from briefcast.test_copy import sends_email
-from channels.base import Recipient
-from flows import artifacts, outcome
-from flows.approval import Decision, duration, wait_for_approval
-from flows.lateness import refuse_if_late
-from flows.preview_server import preview_url
-from flows.run_logs import forward_to_runs, progress_artifact
 
 
 @task(name="gather", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)

@@ -22,11 +22,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
+from briefcast.flows.telegram_view import telegram_html
 from pydantic import ValidationError
 
 from briefcast.models import RenderedEdition
 from briefcast.preview import EDITION_FILE, sample_values, with_samples
-from flows.telegram_view import telegram_html
 
 URL_ENV = "BRIEFCAST_PREVIEW_URL"
 DIR_ENV = "BRIEFCAST_PREVIEW_DIR"

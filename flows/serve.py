@@ -14,6 +14,9 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+from briefcast.flows.daily_brief import daily_brief
+from briefcast.flows.notifications import notification_block_id, set_up_notifications
+from briefcast.flows.preview_server import PreviewServer
 from prefect import get_client
 from prefect.client.schemas.actions import DeploymentUpdate
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
@@ -23,9 +26,6 @@ from prefect.schedules import Cron
 from prefect.settings import get_current_settings
 
 from briefcast.config import ConfigFileError, Settings
-from flows.daily_brief import daily_brief
-from flows.notifications import notification_block_id, set_up_notifications
-from flows.preview_server import PreviewServer
 
 FLOW_NAME = "daily-brief"
 

@@ -20,7 +20,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
+from flow_fixtures import (
+    EDITION_DATE,
+    PrefectServer,
+    Service,
+    client_of,
+    free_port,
+    run_artifacts,
+    start,
+    wait_for,
+    write_newsroom,
+)
     EDITION_DATE,
     PrefectServer,
     Service,

@@ -10,6 +10,10 @@ from datetime import date
 
 import httpx
 import pytest
+from briefcast.flows.artifacts import preview_markdown
+from briefcast.flows.outcome import channel_state, delivery_state
+from briefcast.flows.preview_server import PreviewServer
+from briefcast.flows.telegram_view import telegram_html, telegram_markdown
 from fastapi.testclient import TestClient
 from support import make_edition
 from web_support import make_settings
@@ -20,10 +24,6 @@ from briefcast.dispatch import ChannelReport
 from briefcast.models import TelegramMessage, TelegramPhoto, XPost
 from briefcast.preview import public_samples, write_preview
 from briefcast.test_copy import proof_recipient
-from flows.artifacts import preview_markdown
-from flows.outcome import channel_state, delivery_state
-from flows.preview_server import PreviewServer
-from flows.telegram_view import telegram_html, telegram_markdown
 
 HTML = (
     "<!doctype html><html><head><title>Brief</title></head><body>"

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
+from flow_fixtures import (
     EDITION_DATE,
     EDITOR,
     SUBSCRIBERS,
     client_of,
-    prefect_server_fixture,
     run_artifacts,
-    served_fixture,
     wait_for,
 )
 
