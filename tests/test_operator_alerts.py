@@ -31,17 +31,6 @@ from flow_fixtures import (
     wait_for,
     write_newsroom,
 )
-    EDITION_DATE,
-    PrefectServer,
-    Service,
-    client_of,
-    free_port,
-    prefect_server_fixture,
-    run_artifacts,
-    start,
-    wait_for,
-    write_newsroom,
-)
 from support import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.server
