@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -137,7 +139,22 @@ def start_preview(settings: Settings) -> PreviewServer:
             f"{schedule.preview_host}:{schedule.preview_port}: {exc.strerror or exc}"
         ) from None
     server.start().announce()
+    if not is_loopback(schedule.preview_host):
+        logging.getLogger("briefcast").warning(
+            "the preview is served on %s, reachable from other machines: anyone with a run's "
+            "link can read its unpublished edition. Keep it on your internal network.",
+            schedule.preview_host,
+        )
     return server
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def serve(
