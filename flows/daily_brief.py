@@ -102,12 +102,8 @@ def send_to(
         dispatch_task.submit(settings, edition, name, recipients, run_id, test_send)
         for name in channels
     ]
-    reports = []
-    for future in futures:
-        report = future.result(raise_on_failure=False)  # a Failed task still has its report
-        if isinstance(report, BaseException):
-            raise report
-        reports.append(report)
+    # A Failed task still has its report.
+    reports = [outcome.report_of(future.result(raise_on_failure=False)) for future in futures]
     artifacts.publish_report(reports, test_send=test_send, edition_id=edition.edition_id)
     return reports
 

@@ -42,16 +42,34 @@ def _first_reason(report: ChannelReport) -> str:
     return f" ({report.errors[0]})" if report.errors else ""
 
 
+class Reported:
+    """A dispatch task's report as its state's data, with a short repr: Prefect logs the
+    state of a failed task, and a report lists every failed delivery."""
+
+    def __init__(self, report: ChannelReport) -> None:
+        self.report = report
+
+    def __repr__(self) -> str:
+        return f"report of {self.report.channel}"
+
+
+def report_of(result: object) -> ChannelReport:
+    """The report a dispatch task returned (see channel_state); exceptions are raised."""
+    if isinstance(result, BaseException):
+        raise result
+    return result.report if isinstance(result, Reported) else result  # type: ignore[return-value]
+
+
 def channel_state(report: ChannelReport, *, test_send: bool) -> State:
     """The dispatch task's final state; its data is the report either way."""
     what = "[TEST] copy" if test_send else "delivery"
     if not report.ok:
         message = f"{report.channel} {what}: {_counts(report)}{_first_reason(report)}"
-        return Failed(message=message, data=report)
+        return Failed(message=message, data=Reported(report))
     summary = f"{report.channel} {what}: {report.delivered} delivered, {report.skipped} skipped"
     if report.held:
         summary += f", {report.held} held back{_first_reason(report)}"
-    return Completed(message=summary, data=report)
+    return Completed(message=summary, data=Reported(report))
 
 
 def delivery_state(

@@ -75,6 +75,7 @@ def test_a_failed_channel_fails_the_run_naming_channel_and_counts():
     assert "outbox" not in state.message
     task = channel_state(reports[1], test_send=False)
     assert task.is_failed() and task.message.startswith("smtp delivery: 2 failed (a@b.example")
+    assert repr(task).endswith("result=report of smtp)")  # Prefect logs it: not every failure
     assert channel_state(reports[0], test_send=False).is_completed()
 
 
