@@ -228,6 +228,8 @@ def test_a_rejected_edition_sends_nothing_and_says_why(newsroom):
 
     background = BackgroundRun(brief(newsroom, require_approval=True))
     run_id = wait_for(background.paused_run_id, timeout=60, what="the run to pause")
+    with pytest.raises(RuntimeError, match="'decision' is a required property"):
+        resume_flow_run(run_id, run_input={"note": "no decision given"})  # no default
     resume_flow_run(run_id, run_input={"decision": "reject", "note": "typo in the lead"})
     state = background.finish()
 
