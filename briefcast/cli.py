@@ -174,6 +174,7 @@ def run(
     day = _date(edition_date)
     prepare_prefect(settings)
     from briefcast.flows.daily_brief import chosen_channels, daily_brief
+    from briefcast.flows.outcome import result_of
     from briefcast.params import BriefParameters
 
     try:  # here too, so a typo gets one line instead of a failed flow run's traceback
@@ -210,9 +211,7 @@ def run(
     try:
         with progress:
             state = daily_brief(params, return_state=True)
-        result = state.result(raise_on_failure=False)  # a failed delivery's run ends Failed
-        if isinstance(result, BaseException):
-            raise result
+        result = result_of(state)  # a failed delivery's run ends Failed, its result kept
     except ConfigFileError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None

@@ -16,6 +16,37 @@ from briefcast.dispatch import ChannelReport
 NOT_IN_TEST_SEND = "not part of a test send (the [TEST] copy is email only)"
 
 
+class RunOutcome(Exception):  # noqa: N818 - an outcome, not always an error
+    """The data of a run that did not complete: its message, and the run's result.
+
+    Prefect turns a Failed or Cancelled run's data into the exception it raises (and a
+    served run logs it as "Engine execution exited with unexpected exception"), so the
+    data is an exception that says what happened; the CLI reads ``result`` from it.
+    """
+
+    def __init__(self, message: str, result: dict) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class DeliveryFailed(RunOutcome):
+    """Some deliveries failed or are in doubt (or a dry run found a channel would fail)."""
+
+
+class EditionRejected(RunOutcome):
+    """An operator rejected the edition: nothing was sent."""
+
+
+def result_of(state: State) -> dict:
+    """The run's result dict, whichever way it ended; an unexpected exception is raised."""
+    value = state.result(raise_on_failure=False)
+    if isinstance(value, RunOutcome):
+        return value.result
+    if isinstance(value, BaseException):
+        raise value
+    return value
+
+
 def _counts(report: ChannelReport) -> str:
     parts = [
         f"{count} {what}"
@@ -81,7 +112,8 @@ def delivery_state(
     failing = problems_line(reports)
     if failing:
         hint = "" if test_send else " `briefcast ledger status` lists them."
-        return Failed(message=f"{what}: not every delivery went out: {failing}.{hint}", data=result)
+        message = f"{what}: not every delivery went out: {failing}.{hint}"
+        return Failed(message=message, data=DeliveryFailed(message, result))
     delivered = sum(r.delivered for r in reports)
     skipped = sum(r.skipped for r in reports)
     message = f"{what}: {delivered} delivered, {skipped} already sent before{decision}."
@@ -95,16 +127,13 @@ def dry_run_state(edition_id: str, result: dict) -> State:
     problems = result.get("channel_problems") or {}
     if problems:
         named = "; ".join(f"{name} {problem}" for name, problem in problems.items())
-        return Failed(
-            message=f"Dry run of edition {edition_id}: a real run would fail: {named}",
-            data=result,
-        )
+        message = f"Dry run of edition {edition_id}: a real run would fail: {named}"
+        return Failed(message=message, data=DeliveryFailed(message, result))
     return Completed(message=f"Dry run of edition {edition_id}: nothing sent.", data=result)
 
 
 def rejected_state(edition_id: str, reason: str, result: dict) -> State:
     """A rejection is a decision, not an error: Cancelled (not counted as a failure, no
     notification on failure) and named "Rejected", which the UI's run lists show."""
-    return Cancelled(
-        name="Rejected", message=f"Edition {edition_id} was not delivered: {reason}.", data=result
-    )
+    message = f"Edition {edition_id} was not delivered: {reason}."
+    return Cancelled(name="Rejected", message=message, data=EditionRejected(message, result))

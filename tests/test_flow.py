@@ -14,6 +14,7 @@ from email.policy import default
 
 import httpx
 import pytest
+from briefcast.flows.outcome import result_of
 from flow_fixtures import (
     EDITION_DATE,
     EDITOR,
@@ -234,9 +235,7 @@ def test_a_rejected_edition_sends_nothing_and_says_why(newsroom):
     state = background.finish()
 
     assert state.is_cancelled() and state.name == "Rejected"
-    assert state.result(raise_on_failure=False)["decision"] == (
-        "rejected by an operator: typo in the lead"
-    )
+    assert result_of(state)["decision"] == ("rejected by an operator: typo in the lead")
     assert "typo in the lead" in state.message and "not delivered" in state.message
     assert newsroom.emails(EDITION) == []
     assert not (newsroom.outbox(EDITION) / "x").exists()

@@ -175,6 +175,7 @@ def test_an_unreachable_provider_fails_the_run_naming_it_and_the_desk_is_told(al
         what="the dispatcher's retry in the run's logs",
     )
     assert "cannot connect to" in logs  # the provider's error, as the dispatcher logged it
+    assert "cannot be resolved into an exception" not in logs  # the run's end says why
     told = wait_for(
         lambda: alerting.receiver.about(run.name),
         timeout=120,
