@@ -9,14 +9,19 @@
 
 Optional STARTTLS (``tls_context``), implicit TLS (``ssl_context``) and AUTH
 (``credentials=(user, password)``; login failures answer 535); ``smtputf8=False``
-leaves SMTPUTF8 out of EHLO, as many relays do.
+leaves SMTPUTF8 out of EHLO, as many relays do. ``sink.fault_mix = FaultMix(...)``
+draws a random fault or ghost for every message (tests/fakes/fault_mix.py): 451 at
+RCPT (rate limited), 451 after DATA, 421, no reply within the client's timeout, a
+dropped connection, or a ghost (queued, then the connection drops before the 250).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import socket
 import threading
+import weakref
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from email import policy
@@ -25,6 +30,8 @@ from email.parser import BytesParser
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from .fault_mix import FaultMix
 
 
 def free_port() -> int:
@@ -54,6 +61,18 @@ class _Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         key = address.lower()
         sink = self.sink
+        mix = sink.fault_mix
+        if mix is not None and not envelope.rcpt_tos and not hasattr(envelope, "fate"):
+            mix.carry(1)  # a message on the wire until its envelope is done with
+            weakref.finalize(envelope, mix.carry, -1)
+            envelope.fate = mix.draw()
+            if envelope.fate == "429":
+                return "451 4.7.1 too many messages, slow down"
+            if envelope.fate == "503":
+                return "421 4.3.2 service not available"
+            if envelope.fate == "reset":
+                server.transport.abort()
+                return "421 gone"
         with sink.lock:
             sink.rcpt_attempts[key] += 1
             if key in sink.drops:
@@ -69,6 +88,19 @@ class _Handler:
 
     async def handle_DATA(self, server, session, envelope):
         sink = self.sink
+        fate = getattr(envelope, "fate", None)
+        if fate == "stall":
+            await asyncio.sleep(sink.fault_mix.stall_seconds)
+            return "451 4.3.0 timed out, not queued"
+        if fate == "500":
+            return "451 4.3.0 local error, not queued"
+        if fate == "ghost":
+            with sink.lock:
+                sink.received.append(
+                    Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, 0)
+                )
+            server.transport.abort()
+            return "421 gone"
         with sink.lock:
             dropped = [r for r in envelope.rcpt_tos if r.lower() in sink.data_drops]
             if dropped:
@@ -115,6 +147,7 @@ class SmtpSink:
         self.drops: set[str] = set()
         self.data_drops: set[str] = set()
         self.logins: list[str] = []
+        self.fault_mix: FaultMix | None = None
         self.login_attempts = 0  # failed ones included
         kwargs = {"enable_SMTPUTF8": smtputf8}
         if tls_context is not None:
