@@ -44,12 +44,13 @@ class FaultMix:
         self.rate_limit_seconds = rate_limit_seconds
         self.enabled = True
         self.drawn: Counter[str] = Counter()  # fate -> requests ("ok" for served normally)
+        self.drawn_deliveries: Counter[str] = Counter()  # fate -> deliveries those carried
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._on_wire = 0
 
-    def draw(self) -> str | None:
-        """The fate of the next request: None (served), "ghost", or one of KINDS."""
+    def draw(self, deliveries: int = 1) -> str | None:
+        """The fate of the next request (carrying ``deliveries``): None, "ghost", or a KIND."""
         with self._lock:
             if not self.enabled:
                 return None
@@ -61,6 +62,7 @@ class FaultMix:
             else:
                 kind = None
             self.drawn[kind or "ok"] += 1
+            self.drawn_deliveries[kind or "ok"] += deliveries
             return kind
 
     @property

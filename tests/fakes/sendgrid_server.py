@@ -371,7 +371,7 @@ class FakeSendGrid:
         with self._lock:
             fault = self.state.faults.popleft() if self.state.faults else None
             blocked_until = self.state.blocked_until
-        mixed = self.fault_mix.draw() if self.fault_mix and fault is None else None
+        mixed = self.fault_mix.draw(count) if self.fault_mix and fault is None else None
         if mixed not in (None, "ghost"):
             fault = self._mixed_fault(mixed)
         if fault is not None:

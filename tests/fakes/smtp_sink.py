@@ -53,6 +53,12 @@ class Received:
         return BytesParser(policy=policy.default).parsebytes(self.raw)
 
 
+def _off_wire(holder: list) -> None:
+    """Count a message off the wire, once (``holder`` is ``[mix]`` until then)."""
+    if holder:
+        holder.pop().carry(-1)
+
+
 class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
@@ -63,9 +69,12 @@ class _Handler:
         sink = self.sink
         mix = sink.fault_mix
         if mix is not None and not envelope.rcpt_tos and not hasattr(envelope, "fate"):
-            mix.carry(1)  # a message on the wire until its envelope is done with
-            weakref.finalize(envelope, mix.carry, -1)
+            mix.carry(1)  # a message on the wire until its answer (or its connection) is gone
+            envelope.on_wire = [mix]
+            weakref.finalize(envelope, _off_wire, envelope.on_wire)
             envelope.fate = mix.draw()
+            if envelope.fate in ("429", "503", "reset"):
+                _off_wire(envelope.on_wire)
             if envelope.fate == "429":
                 return "451 4.7.1 too many messages, slow down"
             if envelope.fate == "503":
@@ -87,6 +96,12 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        try:
+            return await self._data(server, session, envelope)
+        finally:
+            _off_wire(getattr(envelope, "on_wire", []))
+
+    async def _data(self, server, session, envelope):
         sink = self.sink
         fate = getattr(envelope, "fate", None)
         if fate == "stall":
