@@ -316,6 +316,7 @@ class _Sessions:
         self._slots = threading.BoundedSemaphore(size)
         self._idle: list[smtplib.SMTP] = []
         self._lock = threading.Lock()
+        self._closed = False
 
     def take(self) -> smtplib.SMTP:
         self._slots.acquire()
@@ -333,13 +334,17 @@ class _Sessions:
             raise
 
     def give_back(self, smtp: smtplib.SMTP, alive: bool) -> None:
-        if alive:
-            with self._lock:
+        with self._lock:
+            keep = alive and not self._closed
+            if keep:
                 self._idle.append(smtp)
+        if alive and not keep:
+            _quit(smtp)
         self._slots.release()
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
         for smtp in idle:
             _quit(smtp)
