@@ -41,8 +41,9 @@ from channels.email_message import (
 
 _TOKEN = re.compile(r"%%([a-z_]+)%%")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # as bytes.splitlines(), which the email package uses
-# A display name written as it is: atoms separated by single spaces (RFC 5322 atext).
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+( [A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*")
+# A display name written as it is: atoms separated by single spaces (RFC 5322 atext, less
+# "=" and "?", which could read as an encoded word); anything else goes through the policy.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-/^_`{|}~]+( [A-Za-z0-9!#$%&'*+\-/^_`{|}~]+)*")
 _POLICIES = {
     False: MAIL_POLICY.clone(linesep="\r\n"),
     True: MAIL_POLICY.clone(linesep="\r\n", utf8=True),
