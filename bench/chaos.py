@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=6, help="runs to settle after the kills")
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument(
-        "--max-kill-delay", type=float, default=4.0, help="seconds after requests flow"
+        "--max-kill-delay", type=float, default=20.0, help="seconds after requests flow"
     )
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                 rate_limit_seconds=1.0,
             )
         url = stack.enter_context(database(args.db, tmp))
-        config = write_config(tmp, url, channel_tables(fakes))
+        config = write_config(tmp, url, channel_tables(fakes), backoff_seconds=0.05)
         subscribers, _ = import_subscribers(tmp, config, args.subscribers)
         operator = Operator(config, keys, url)
         log(
@@ -430,6 +430,10 @@ def main(argv: list[str] | None = None) -> int:
                 too_wide += bool(flag)
                 cells.append(f"{new[c]:>5} vs {wire[c]:>4} + {unknown[c]:>4}{flag}")
             print(f"{trial:>4} | " + " | ".join(f"{cell:>22}" for cell in cells))
+        print("\nRequests per fate at each fake (ok, ghost, 429, 500, 503, stall, reset)")
+        for channel, mix in fakes.mixes().items():
+            fates = ", ".join(f"{k} {v}" for k, v in sorted(mix.drawn.items()))
+            print(f"{channel:>9}: {fates}")
         print("\nAfter following the advice (provider records vs subscribers and the edition)")
         print(f"{'channel':>9} | {'duplicates':>10} | {'missing':>7}")
         for channel, (dup, miss) in result.items():

@@ -63,7 +63,9 @@ def database(kind: str, folder: Path) -> Iterator[str]:
         admin.close()
 
 
-def write_config(folder: Path, database_url: str, channels: str) -> Path:
+def write_config(
+    folder: Path, database_url: str, channels: str, *, backoff_seconds: float = 0.2
+) -> Path:
     """The sample publication and content, its data in ``folder``, the given channel tables."""
     sample = ROOT / "sample"
     config = folder / "briefcast.toml"
@@ -100,7 +102,7 @@ url = "{sample / "wire.json"}"
 url = "{database_url}"
 
 [dispatch]
-backoff_seconds = 0.2
+backoff_seconds = {backoff_seconds}
 max_wait_seconds = 30
 
 {channels}
