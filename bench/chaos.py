@@ -1,6 +1,7 @@
 """Issue 9's scenario: every provider misbehaving at once, kill -9 mid-dispatch, then the advice.
 
-    python -m bench chaos --kills 5 --subscribers 3000 --db sqlite
+    python -m bench chaos                                   # 5 kills, 1000 subscribers
+    python -m bench chaos --kills 20 --subscribers 3000     # issue 9's full scenario
 
 1. The repo's fake providers (tests/fakes) on 127.0.0.1, each with a seeded fault
    mix: 20 % of requests fail (429, 500, 503, a stall past the client's timeout,
@@ -120,6 +121,7 @@ host = "127.0.0.1"
 port = {fakes.smtp.port}
 security = "plain"
 timeout_seconds = {t}
+connections = 4
 
 [channels.x]
 consumer_key = {{ env = "CHAOS_X_CONSUMER_KEY" }}
@@ -333,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench chaos", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--kills", type=int, default=5, help="kill -9 trials (5)")
-    parser.add_argument("--subscribers", type=int, default=3000, help="(3000)")
+    parser.add_argument(
+        "--subscribers", type=int, default=1000, help="(1000; issue 9's scenario: 3000)"
+    )
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--faults", type=float, default=0.20, help="share of failed requests")
     parser.add_argument("--ghosts", type=float, default=0.05, help="share of ghost requests")
