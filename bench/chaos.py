@@ -440,7 +440,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\nRequests per fate at each fake (ok, ghost, 429, 500, 503, stall, reset)")
         for channel, mix in fakes.mixes().items():
             fates = ", ".join(f"{k} {v}" for k, v in sorted(mix.drawn.items()))
-            print(f"{channel:>9}: {fates}")
+            unexercised = [k for k in ("ghost", "stall", "reset") if not mix.drawn[k]]
+            note = f"  (never drawn: {', '.join(unexercised)}; try another --seed)" * bool(
+                unexercised
+            )
+            print(f"{channel:>9}: {fates}{note}")
         print("\nAfter following the advice (provider records vs subscribers and the edition)")
         print(f"{'channel':>9} | {'duplicates':>10} | {'missing':>7}")
         for channel, (dup, miss) in result.items():
