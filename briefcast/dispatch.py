@@ -14,11 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from briefcast.config import Dispatch
-from briefcast.ledger import FAILED, IN_FLIGHT, PENDING, SENT, Ledger
-from briefcast.models import RenderedEdition
-from channels.base import Channel, Delivery, Receipt
-from channels.errors import (
+from briefcast.channels.base import Channel, Delivery, Receipt
+from briefcast.channels.errors import (
     AuthError,
     ChannelError,
     DeliveryError,
@@ -27,6 +24,10 @@ from channels.errors import (
     RecipientRejected,
     TransientError,
 )
+from briefcast.config import Dispatch
+from briefcast.ledger import FAILED, IN_FLIGHT, PENDING, SENT, Ledger
+from briefcast.models import RenderedEdition
+from briefcast.reconcile import settle_from_provider
 
 log = logging.getLogger("briefcast.dispatch")
 
@@ -83,6 +84,7 @@ def dispatch_channel(
     report.planned = len(planned)
     ledger.ensure(edition.edition_id, channel, [d.target for d in planned])
     ledger.reopen_retryable(edition.edition_id, channel)
+    settle_from_provider(adapter, ledger, edition.edition_id, channel, planned)  # found: sent
     rows = ledger.rows(edition.edition_id, channel)
     receipts = {t: r.receipt for t, r in rows.items() if r.state == SENT and r.receipt}
 

@@ -6,14 +6,14 @@ import logging
 from datetime import date, datetime
 from pathlib import Path
 
+from briefcast.channels.base import ChannelContext, Recipient
+from briefcast.channels.errors import ChannelError
+from briefcast.channels.registry import load_registry
 from briefcast.config import Settings, channel_settings
 from briefcast.db import get_engine
 from briefcast.dispatch import ChannelReport, dispatch_channel
 from briefcast.ledger import Ledger
 from briefcast.models import Gathered, RenderedEdition, SourceProblem
-from channels.base import ChannelContext, Recipient
-from channels.errors import ChannelError
-from channels.registry import load_registry
 
 log = logging.getLogger("briefcast")
 progress_log = logging.getLogger("briefcast.progress")
@@ -121,6 +121,18 @@ def write_archive(settings: Settings, edition: RenderedEdition) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(edition.email.html, encoding="utf-8")
     return path
+
+
+def write_review_copy(settings: Settings, edition: RenderedEdition) -> str:
+    """An edition awaiting approval, kept out of the public archive; return the reviewer's
+    unguessable link to it (``/review/{token}`` on ``briefcast web``)."""
+    from briefcast import subscribers
+    from briefcast.web import links
+
+    path = settings.data_dir / "review" / f"{edition.edition_id}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(edition.email.html, encoding="utf-8")
+    return links.review_url(settings, subscribers.link_secret(settings), edition.edition_id)
 
 
 def open_channel(

@@ -28,16 +28,17 @@ from email.headerregistry import Address
 from email.utils import format_datetime, make_msgid
 from html import escape as html_escape
 
-from briefcast.models import RenderedEdition
-from briefcast.render.placeholders import KNOWN
-from channels.base import Recipient
-from channels.email_message import (
+from briefcast.channels.base import Recipient
+from briefcast.channels.email_message import (
     MAIL_POLICY,
     ascii_address,
     list_unsubscribe,
     recipient_values,
     subject_for,
 )
+
+from briefcast.models import RenderedEdition
+from briefcast.render.placeholders import KNOWN
 
 _TOKEN = re.compile(r"%%([a-z_]+)%%")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # as bytes.splitlines(), which the email package uses

@@ -14,16 +14,27 @@ request, so the OAuth signature still covers the real X URL.
 
 from __future__ import annotations
 
+import html
 import io
 import logging
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import requests
 import tweepy
+from briefcast.channels.base import BaseChannel, ChannelContext, ChannelSettings, Delivery, Receipt
+from briefcast.channels.errors import (
+    AuthError,
+    ContentError,
+    DeliveryError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
 from pydantic import Field, field_validator
 from requests.adapters import HTTPAdapter
 from sqlalchemy import func, select
@@ -34,15 +45,6 @@ from briefcast.config import Secret
 from briefcast.ledger import IN_FLIGHT, SENT, Ledger, deliveries
 from briefcast.ledger import now as utc_now
 from briefcast.models import RenderedEdition
-from channels.base import BaseChannel, ChannelContext, ChannelSettings, Delivery, Receipt
-from channels.errors import (
-    AuthError,
-    ContentError,
-    DeliveryError,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
 
 log = logging.getLogger("briefcast.channels.x")
 
@@ -53,6 +55,7 @@ MAX_WEIGHTED_LENGTH = 280
 IMAGE_MAX_BYTES = 5 * 1024 * 1024  # X's limit for a simple image upload
 ALT_TEXT_MAX = 1000
 DEFAULT_RATE_LIMIT_WAIT = 60.0  # a 429 without x-rate-limit-reset: never retry at once
+TIMELINE_PAGES = 32  # 100 posts a page: the 3,200 X keeps readable
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
 
 
@@ -177,6 +180,18 @@ def may_have_arrived(exc: Exception) -> bool:
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
         return not isinstance(reason, NewConnectionError)
     return isinstance(exc, requests.Timeout)
+
+
+def comparable_text(text: str) -> str:
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def as_written(text: str, entities: dict | None) -> str:
+    """A post's text as X shows it, back as we wrote it: t.co links unwrapped, &amp; undone."""
+    for url in (entities or {}).get("urls", []):
+        if url.get("url") and url.get("expanded_url"):
+            text = text.replace(url["url"], url["expanded_url"], 1)
+    return comparable_text(html.unescape(text))
 
 
 # -- checks and budget --------------------------------------------------------
@@ -380,6 +395,45 @@ class XChannel(BaseChannel):
                 HostRewrite(UPLOAD_ORIGIN, s.upload_base_url, s.timeout_seconds),
             )
         return self._api
+
+    def find_sent(self, deliveries: Sequence[Delivery], since: datetime) -> dict[str, str]:
+        """Which of these posts the account has made since ``since``: {target: post id}.
+
+        Reads the account's own timeline (X API v2 ``GET /2/users/:id/tweets``) and matches
+        the exact text, as X shows it: links wrapped in t.co (unwrapped here from the
+        post's entities) and &, <, > escaped. X refuses a second post with the same text,
+        so a match is the post itself. Raises a DeliveryError when X does not let us look.
+        """
+        wanted = {comparable_text(d.payload.text): d.target for d in deliveries}
+        if not wanted:
+            return {}
+        found: dict[str, str] = {}
+        try:
+            user_id = self._client.get_me(user_auth=True).data.id
+            pages = tweepy.Paginator(
+                self._client.get_users_tweets,
+                user_id,
+                user_auth=True,
+                start_time=since,
+                max_results=100,
+                tweet_fields=["created_at", "entities"],
+                limit=TIMELINE_PAGES,
+            )
+            for page in pages:
+                for post in page.data or []:  # newest first: the oldest match wins
+                    target = wanted.get(as_written(post.text, post.entities))
+                    if target is not None:
+                        found[target] = str(post.id)
+        except tweepy.Forbidden as exc:
+            raise PermanentError(
+                f"X does not let this app read the account's posts ({_detail(exc)}); "
+                "look at the account by hand",
+                channel=NAME,
+                status=exc.response.status_code,
+            ) from exc
+        except (tweepy.TweepyException, requests.RequestException) as exc:
+            raise map_error(exc) from exc
+        return found
 
     def close(self) -> None:
         self._client.session.close()

@@ -6,11 +6,11 @@ from email import policy
 from email.parser import BytesParser
 
 import pytest
+from briefcast.channels.email_message import ascii_address, build_email
+from briefcast.channels.mime_template import MimeTemplate
 from support import gazette_settings, make_edition
 
 from briefcast import subscribers
-from channels.email_message import ascii_address, build_email
-from channels.mime_template import MimeTemplate
 
 EDITION = make_edition(
     "2026-11-20",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+from briefcast.channels.base import ChannelContext, Delivery, Receipt
+from briefcast.channels.smtp_mail import SmtpChannel, SmtpSettings
 from fakes.smtp_sink import SmtpSink
 from support import gazette_settings, make_edition
 
 from briefcast import subscribers
-from channels.base import ChannelContext, Delivery, Receipt
-from channels.smtp_mail import SmtpChannel, SmtpSettings
 
 EDITION = "2026-11-20"
 

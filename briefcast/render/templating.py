@@ -1,8 +1,8 @@
 """Jinja2 environments for the edition's templates.
 
 Templates are looked up first in the configured templates folder, then in the
-built-in ``templates/`` folder, so a newsroom can override one template at a
-time. Markup templates (``.mjml.j2``, ``.html.j2``) are autoescaped; plain-text
+built-in ones (package data, ``briefcast.templates``), so a newsroom can override one
+template at a time. Markup templates (``.mjml.j2``, ``.html.j2``) are autoescaped; plain-text
 templates (``.txt.j2``) are not, because their output is never parsed as HTML.
 """
 
@@ -14,20 +14,35 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateError
 
-from briefcast.config import PROJECT_ROOT, Settings
+from briefcast.config import Settings
 from briefcast.render.errors import RenderError
+from briefcast.resources import BUILTIN_TEMPLATES
+from briefcast.text_caps import cap
 
-BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
 TEXT_SUFFIX = ".txt.j2"
 
 
-def wrap(text: str, width: int = 72) -> str:
-    """Wrap each paragraph of plain text, never breaking a long word or URL."""
-    paragraphs = text.split("\n")
-    return "\n".join(
-        textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) or line
-        for line in paragraphs
-    )
+TEXT_WIDTH = 78  # RFC 5322's recommended line length for the text part
+
+
+def wrap(text: str, width: int = TEXT_WIDTH, indent: str = "", first: str | None = None) -> str:
+    """Wrap each line of plain text at ``width``, never breaking a long word or URL;
+    ``first`` starts the first line (a list marker), ``indent`` the lines after it."""
+    lines = []
+    for number, line in enumerate(str(text).split("\n")):
+        lead = (indent if first is None else first) if number == 0 else indent
+        lines.append(
+            textwrap.fill(
+                line,
+                width,
+                initial_indent=lead,
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            or line
+        )
+    return "\n".join(lines)
 
 
 class Templates:
@@ -44,6 +59,8 @@ class Templates:
         self.markup = Environment(autoescape=True, **common)
         self.text = Environment(autoescape=False, keep_trailing_newline=False, **common)
         self.text.filters["wrap"] = wrap
+        for env in (self.markup, self.text):
+            env.filters["cap"] = cap  # {{ source.note | cap(320) }}
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Templates:

@@ -285,6 +285,29 @@ class FakeSendGrid:
     def sandboxed(self) -> list[dict]:
         return list(self.state.sandboxed)
 
+    def events(self, kind: str = "processed") -> list[dict]:
+        """Event Webhook events for every message accepted, as SendGrid posts them.
+
+        Custom args appear as top-level keys; ``sg_message_id`` is the request's
+        X-Message-Id followed by a dot and SendGrid's own suffix.
+        """
+        out = []
+        for n, message in enumerate(self.delivered):
+            event = {
+                **message.custom_args,
+                "email": message.to,
+                "timestamp": int(time.time()),
+                "event": kind,
+                "smtp-id": f"<{message.message_id}.{n}@ismtpd-fake>",
+                "sg_event_id": secrets.token_urlsafe(16),
+                "sg_message_id": f"{message.message_id}.filterdrecv-fake-{n}.0",
+                "category": message.categories,
+            }
+            if kind == "delivered":
+                event["response"] = "250 2.0.0 OK"
+            out.append(event)
+        return out
+
     # -- scripted faults -----------------------------------------------------
     def fail_next(self, n: int, status: int, message: str | None = None) -> None:
         defaults = {
@@ -302,6 +325,12 @@ class FakeSendGrid:
 
     def rate_limit_next(self, n: int, reset_in: float) -> None:
         self._script(n, Fault("rate_limit", reset_in=reset_in))
+
+    def let_time_pass(self, seconds: float) -> None:
+        """For the rate limit, as if ``seconds`` went by: a test's injected sleep calls this
+        instead of sleeping, and a retry before the reset still gets a 429."""
+        with self._lock:
+            self.state.blocked_until -= seconds
 
     def delay_next(self, n: int, seconds: float) -> None:
         """Answer nothing for ``seconds``, then 503: the request was not processed."""
