@@ -156,6 +156,9 @@ class Operator:
         self.batched_seconds = 0.0
         self.batched_calls = 0
         self.targets_file = "--targets-file" in self.cli("ledger", "resolve", "--help").stdout
+        commands = self.cli("ledger", "--help").stdout
+        self.can_list = " list " in commands
+        self.can_reconcile = " reconcile " in commands
         self.folder = config.parent
 
     def command(self, *args: str) -> list[str]:
@@ -205,7 +208,19 @@ class Operator:
         self.batched_calls += len(commands)
 
     def in_doubt(self) -> dict[str, list[str]]:
-        """Targets left in flight, per channel (read from the ledger: no CLI listing yet)."""
+        """Targets left in doubt, per channel: ``briefcast ledger list`` where it exists."""
+        rows: dict[str, list[str]] = {c: [] for c in CHANNELS}
+        if self.can_list:
+            args = ("ledger", "list", "--state", "in-doubt", "--date", SAMPLE_DAY)
+            listed = self.cli(*args, "--format", "json")
+            if listed.returncode == 0:
+                for row in json.loads(listed.stdout):
+                    rows.setdefault(row["channel"], []).append(row["target"])
+                return rows
+        return self._in_doubt_from_the_database()
+
+    def _in_doubt_from_the_database(self) -> dict[str, list[str]]:
+        """Before the CLI could list them, an operator had to read the ledger with SQL."""
         from sqlalchemy import select
 
         from briefcast.ledger import IN_FLIGHT, deliveries
@@ -266,7 +281,11 @@ def provider_view(fakes: Fakes, edition) -> dict[str, dict[str, list[str]]]:
 
 
 def settle(operator: Operator, fakes: Fakes, log) -> None:
-    """Follow the advice: check each in-doubt delivery with the provider, then resolve it."""
+    """Follow the advice: reconcile, check the rest with the provider, then resolve them."""
+    if operator.can_reconcile:
+        reconciled = operator.cli("ledger", "reconcile", "--date", SAMPLE_DAY)
+        for line in reconciled.stdout.strip().splitlines()[-3:]:
+            log(f"  reconcile: {line[:200]}")
     doubtful = operator.in_doubt()
     view = provider_view(fakes, operator.edition())
     date = ("--date", SAMPLE_DAY)
