@@ -16,6 +16,9 @@ scripted for the next calls::
     fake.rate_limit_next(1, reset_in=2)
     fake.delay_next(1, seconds=3)      # longer than the client's timeout
     fake.drop_next(1)                  # close the connection without answering
+
+``fake.fault_mix = FaultMix(...)`` draws a random fault or ghost for every
+request instead (tests/fakes/fault_mix.py).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .fault_mix import FaultMix
 
 MAX_BODY = 30 * 1024 * 1024
 RESERVED_HEADERS = {
@@ -240,6 +245,7 @@ class FakeSendGrid:
     def __init__(self, api_key: str = "SG.test-key") -> None:
         self.api_key = api_key
         self.state = _State()
+        self.fault_mix: FaultMix | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -347,7 +353,9 @@ class FakeSendGrid:
                 return
 
             def do_POST(self) -> None:
-                fake._handle(self)
+                mix = fake.fault_mix
+                with mix.wire() if mix else contextlib.nullcontext() as self.wire:
+                    fake._handle(self)
 
             def do_GET(self) -> None:
                 fake._answer(self, 405, error_body("method not allowed"))
@@ -387,9 +395,14 @@ class FakeSendGrid:
             count = sum(len(p.get("to", [])) for p in body.get("personalizations", []))
         except (ValueError, AttributeError, TypeError):
             body, count = None, 0
+        if getattr(handler, "wire", None) is not None:
+            handler.wire.carry(count)
         with self._lock:
             fault = self.state.faults.popleft() if self.state.faults else None
             blocked_until = self.state.blocked_until
+        mixed = self.fault_mix.draw(count) if self.fault_mix and fault is None else None
+        if mixed not in (None, "ghost"):
+            fault = self._mixed_fault(mixed)
         if fault is not None:
             self._fault(handler, fault, count, auth)
             return
@@ -429,7 +442,11 @@ class FakeSendGrid:
                 for message in messages:
                     message.message_id = message_id
                     self.state.delivered.append(message)
-        if sandbox:
+        if mixed == "ghost":  # accepted and sent; the answer never arrives
+            handler.close_connection = True
+            with contextlib.suppress(OSError):
+                handler.connection.shutdown(socket.SHUT_RDWR)
+        elif sandbox:
             self._answer(handler, 200, None)
         else:
             self._answer(handler, 202, None, {"X-Message-Id": message_id})
@@ -437,6 +454,16 @@ class FakeSendGrid:
     def _record_call(self, status: int, recipients: int, auth: str | None) -> None:
         with self._lock:
             self.state.calls.append(Call(status, recipients, auth))
+
+    def _mixed_fault(self, kind: str) -> Fault:
+        mix = self.fault_mix
+        if kind == "429":
+            return Fault("rate_limit", reset_in=mix.rate_limit_seconds)
+        if kind == "stall":
+            return Fault("delay", seconds=mix.stall_seconds)
+        if kind == "reset":
+            return Fault("drop")
+        return Fault("status", status=int(kind), body=error_body("internal server error"))
 
     def _fault(self, handler, fault: Fault, count: int, auth: str | None) -> None:
         if fault.kind == "status":
