@@ -106,8 +106,9 @@ def resolve_hint(result: dict, config: Path | None) -> str:
     options = f" --date {result['edition_date']}" + (f" --config {config}" if config else "")
     channel = doubtful[0]["channel"] if len(doubtful) == 1 else "CHANNEL"
     return (
-        f"In doubt: {counts}. A run stopped (or is still running) between claiming these "
-        "deliveries and recording them, so they may have gone out. Check with the provider, "
+        f"In doubt: {counts}. Their request went out and no answer was recorded (the reasons "
+        "above say why), so they may have arrived; they are never resent blindly. "
+        "Check with the provider, "
         f"then settle them: `briefcast ledger resolve {channel} sent{options}` if they arrived, "
         f"or `briefcast ledger resolve {channel} resend{options}` to send them on the next run "
         "(add --target for one delivery; `briefcast ledger status` lists them by state)."
@@ -351,11 +352,17 @@ def ledger_resolve(
     if receipt is not None and (outcome != "sent" or not target or not receipt.strip()):
         console.print("[red]error:[/red] --receipt goes with 'sent' and one --target")
         raise typer.Exit(2)
+    from briefcast.ledger import RunStillLive
+
     settings = _settings(config)
     edition_id = (_date(edition_date) or pipeline.today_in(settings)).isoformat()
-    count = pipeline.ledger_for(settings).resolve(
-        edition_id, channel, target, outcome == "sent", receipt=receipt and receipt.strip()
-    )
+    try:
+        count = pipeline.ledger_for(settings).resolve(
+            edition_id, channel, target, outcome == "sent", receipt=receipt and receipt.strip()
+        )
+    except RunStillLive as exc:
+        console.print(f"[red]refused:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
     if not count:
         which = f"{channel} {target}" if target else channel
         console.print(

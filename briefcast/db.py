@@ -5,9 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 
-metadata = MetaData()
+from briefcast.tables import metadata
+
+__all__ = ["get_engine", "metadata"]
 
 
 @lru_cache(maxsize=8)
@@ -26,9 +28,5 @@ def get_engine(url: str) -> Engine:
             cur.close()
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    # Import the modules that define tables so create_all sees them all.
-    import briefcast.ledger  # noqa: F401
-    import briefcast.subscribers  # noqa: F401
-
     metadata.create_all(engine)
     return engine

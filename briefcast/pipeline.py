@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -94,11 +95,14 @@ def render_day(settings: Settings, gathered: Gathered, edition_id: str | None = 
     return render_edition(settings, gathered, edition_id=edition_id)
 
 
+TEST_MARK = "-test-"  # in the ledger id of a test send, before its time stamp
+
+
 def for_test_send(edition: RenderedEdition, stamp: datetime) -> RenderedEdition:
     """A test send is an email-only edition with its own ledger id."""
     return edition.model_copy(
         update={
-            "edition_id": f"{edition.edition_id}-test-{stamp:%Y%m%dT%H%M%S}",
+            "edition_id": f"{edition.edition_id}{TEST_MARK}{stamp:%Y%m%dT%H%M%S}",
             "x_posts": [],
             "telegram_photo": None,
             "telegram_messages": [],
@@ -106,13 +110,22 @@ def for_test_send(edition: RenderedEdition, stamp: datetime) -> RenderedEdition:
     )
 
 
-def recipients(settings: Settings, edition: RenderedEdition, test_to: list[str]) -> list[Recipient]:
+def recipients(
+    settings: Settings, edition: RenderedEdition, test_to: list[str]
+) -> Iterable[Recipient]:
+    """The test recipients (a short list), else every active subscriber, streamed.
+
+    The stream reads the subscriber table page by page when iterated; ``len()``
+    counts with one query. It is never a Prefect parameter: each dispatch task
+    opens its own from the settings and the edition.
+    """
     from briefcast import subscribers
 
+    if test_to:  # a test copy's links point at the real edition
+        real = edition.edition_id.split(TEST_MARK, 1)[0]
+        return [subscribers.recipient(settings, address, real) for address in test_to]
     engine = get_engine(settings.database_url)
-    if test_to:
-        return [subscribers.recipient(settings, address, edition.edition_id) for address in test_to]
-    return subscribers.recipients_for(engine, settings, edition.edition_id)
+    return subscribers.ActiveRecipients(engine, settings, edition.edition_id)
 
 
 def write_archive(settings: Settings, edition: RenderedEdition) -> Path:
@@ -126,9 +139,8 @@ def write_archive(settings: Settings, edition: RenderedEdition) -> Path:
 def open_channel(
     settings: Settings,
     channel: str,
-    recipients_: list[Recipient],
+    recipients_: Iterable[Recipient],
     *,
-    ledger: Ledger | None = None,
     test_send: bool = False,
 ):
     """The configured channel's adapter, ready to plan and send; raises if it cannot start."""
@@ -139,13 +151,13 @@ def open_channel(
         data_dir=settings.data_dir,
         recipients=recipients_,
         test_send=test_send,
-        extra={"ledger": ledger, "channel": channel} if ledger else {"channel": channel},
+        extra={"channel": channel},
     )
     return adapter_type(adapter_settings, context)
 
 
 def channel_problem(
-    settings: Settings, channel: str, edition: RenderedEdition, recipients_: list[Recipient]
+    settings: Settings, channel: str, edition: RenderedEdition, recipients_: Iterable[Recipient]
 ) -> str | None:
     """Why a channel would refuse this edition (cannot start, content over its limits), or None.
 
@@ -168,15 +180,20 @@ def deliver(
     settings: Settings,
     edition: RenderedEdition,
     channel: str,
-    recipients_: list[Recipient],
+    recipients_: Iterable[Recipient] | None = None,
     *,
     run_id: str | None = None,
     test_send: bool = False,
 ) -> ChannelReport:
-    """Dispatch one edition to one configured channel, recording it in the ledger."""
+    """Dispatch one edition to one configured channel, recording it in the ledger.
+
+    ``recipients_`` defaults to every active subscriber, streamed from the table.
+    """
     ledger = ledger_for(settings, run_id)
+    if recipients_ is None:
+        recipients_ = recipients(settings, edition, [])
     try:
-        adapter = open_channel(settings, channel, recipients_, ledger=ledger, test_send=test_send)
+        adapter = open_channel(settings, channel, recipients_, test_send=test_send)
     except Exception as exc:  # config or plugin problem: report it, other channels go on
         log.error("channel %s cannot start: %s", channel, exc)
         return ChannelReport(channel, failed=1, errors=[f"cannot start: {exc}"])
@@ -186,14 +203,22 @@ def deliver(
             "%s %d/%d", name, done, total, extra={"channel": name, "done": done, "total": total}
         )
 
+    def bounced(addresses: list[str]) -> None:
+        if not test_send:
+            suppress_hard_bounces(settings, channel, addresses)
+
     try:
         report = dispatch_channel(
-            adapter, channel, edition, ledger, settings.dispatch, progress=progress
+            adapter,
+            channel,
+            edition,
+            ledger,
+            settings.dispatch,
+            progress=progress,
+            on_rejected=bounced,
         )
     finally:
         adapter.close()
-    if report.rejected and not test_send:
-        suppress_hard_bounces(settings, channel, report.rejected)
     return report
 
 

@@ -18,20 +18,28 @@ import queue
 import smtplib
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from briefcast.config import Secret
 from briefcast.models import RenderedEdition
-from channels.base import BaseChannel, ChannelSettings, Delivery, Outcome, Receipt, Recipient
+from channels.base import (
+    BaseChannel,
+    ChannelSettings,
+    Delivery,
+    Outcome,
+    Planned,
+    Receipt,
+    Recipient,
+    size_of,
+)
 from channels.email_message import ascii_address, build_email, mailing_list
 from channels.errors import (
     AuthError,
     ChannelError,
     ConfigError,
-    ContentError,
     DeliveryError,
     PermanentError,
     RecipientRejected,
@@ -101,17 +109,20 @@ class SmtpChannel(BaseChannel):
     def sender(self) -> str:
         return self.settings.from_email or self.context.publication.sender_email
 
-    def plan(self, edition: RenderedEdition) -> list[Delivery]:
-        """One delivery per distinct address; build each message once to catch bad content."""
-        plan: list[Delivery] = []
-        for recipient in mailing_list(self.context, self.name):
-            try:
-                self._message(edition, recipient)
-            except (ValueError, TypeError) as exc:
-                raise ContentError(f"{recipient.email}: {exc}") from exc
-            plan.append(Delivery(recipient.email.lower(), recipient))
+    def plan(self, edition: RenderedEdition) -> Planned:
+        """One delivery per distinct address, streamed; a message that cannot be built
+        for one recipient is that delivery's problem, not the edition's."""
         self.edition = edition
-        return plan
+        return Planned(self._deliveries(edition), size_of(self.context.recipients))
+
+    def _deliveries(self, edition: RenderedEdition) -> Iterator[Delivery]:
+        for recipient, problem in mailing_list(self.context, self.name):
+            if problem is None:
+                try:
+                    self._message(edition, recipient)
+                except (ValueError, TypeError) as exc:
+                    problem = str(exc)
+            yield Delivery(recipient.email.lower(), recipient, problem=problem)
 
     def _message(self, edition: RenderedEdition, recipient: Recipient):
         return build_email(

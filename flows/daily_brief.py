@@ -18,13 +18,12 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from briefcast import pipeline
+from briefcast import pipeline, stopping
 from briefcast.config import Settings, load_settings
 from briefcast.dispatch import ChannelReport
 from briefcast.models import Gathered, RenderedEdition
 from briefcast.params import BriefParameters
 from briefcast.preview import write_preview
-from channels.base import Recipient
 from flows import artifacts
 from flows.approval import Decision, wait_for_approval
 
@@ -48,10 +47,12 @@ def dispatch_task(
     settings: Settings,
     edition: RenderedEdition,
     channel: str,
-    recipients: list[Recipient],
+    test_to: list[str],
     run_id: str,
     test_send: bool,
 ) -> ChannelReport:
+    # The recipients are loaded here, streamed from the subscriber table: never a parameter.
+    recipients = pipeline.recipients(settings, edition, test_to)
     report = pipeline.deliver(
         settings, edition, channel, recipients, run_id=run_id, test_send=test_send
     )
@@ -83,17 +84,21 @@ def send_to(
     settings: Settings,
     edition: RenderedEdition,
     channels: list[str],
-    recipients: list[Recipient],
+    test_to: list[str],
     run_id: str,
     *,
     test_send: bool,
 ) -> list[ChannelReport]:
-    """One dispatch task per channel, run side by side; the report lands as an artifact."""
-    futures = [
-        dispatch_task.submit(settings, edition, name, recipients, run_id, test_send)
-        for name in channels
-    ]
-    reports = [future.result() for future in futures]
+    """One dispatch task per channel, run side by side; the report lands as an artifact.
+
+    ``test_to``: the test recipients; empty, every active subscriber.
+    """
+    with stopping.graceful_sigterm():  # SIGTERM: finish what is on the wire, then stop
+        futures = [
+            dispatch_task.submit(settings, edition, name, test_to, run_id, test_send)
+            for name in channels
+        ]
+        reports = [future.result() for future in futures]
     artifacts.publish_report(reports, test_send=test_send, edition_id=edition.edition_id)
     return reports
 
@@ -106,9 +111,8 @@ def send_proofs(
     run_id: str,
 ) -> tuple[str, list[ChannelReport]]:
     """The [TEST] copy, email only, under its own ledger id; links point at the real edition."""
-    recipients = pipeline.recipients(settings, edition, addresses)
     proof = pipeline.for_test_send(edition, datetime.now(UTC))
-    reports = send_to(settings, proof, channels, recipients, run_id, test_send=True)
+    reports = send_to(settings, proof, channels, addresses, run_id, test_send=True)
     return proof.edition_id, reports
 
 
@@ -299,8 +303,7 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
         edition.edition_id, edition_date, [a.key for a in edition.articles]
     )
     pipeline.keep_edition(settings, edition)
-    recipients = pipeline.recipients(settings, edition, [])
-    reports = send_to(settings, edition, channels, recipients, run_id, test_send=False)
+    reports = send_to(settings, edition, channels, [], run_id, test_send=False)
     result["channels"] = [report.as_row() for report in reports]
     result["ok"] = all(report.ok for report in reports)
     return result
