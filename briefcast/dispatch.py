@@ -74,8 +74,9 @@ class ChannelReport:
     def ok(self) -> bool:
         return self.failed == 0 and self.in_doubt == 0 and not self.stopped
 
-    def note(self, reason: str) -> None:
-        if len(self.errors) < REASONS_KEPT:
+    def note(self, reason: str, *, always: bool = False) -> None:
+        """Keep a reason (the first REASONS_KEPT of them; a summary line always)."""
+        if always or len(self.errors) < REASONS_KEPT:
             self.errors.append(reason)
         else:
             self.more_errors += 1
@@ -257,7 +258,7 @@ class _Dispatcher:
                 self.ledger.hold(self.edition_id, self.channel, [d.target for d in held], reason)
                 with self.lock:
                     report.held += len(held)
-                    report.note(f"{len(held)} held back: {reason}")
+                    report.note(f"{len(held)} held back: {reason}", always=True)
                 log.warning("%s: %d held back: %s", self.channel, len(held), reason)
         self._advance(len(page) - len(todo))
         return todo
@@ -461,7 +462,7 @@ class _Dispatcher:
     def _record(self, batch, claimed: dict[str, int], outcomes: list) -> None:
         out = Outcomes.empty()
         rejected: list[str] = []
-        notes: list[str] = []
+        notes: dict[str, list[str]] = {}  # reason → targets: a request's shared fate, once
         counts = dict.fromkeys(("delivered", "failed", "in_doubt", "held"), 0)
         refused = None
         for delivery, outcome in zip(batch, outcomes, strict=True):
@@ -480,16 +481,15 @@ class _Dispatcher:
             elif isinstance(outcome, InDoubt):
                 out.doubtful.append((row_id, outcome.reason))
                 counts["in_doubt"] += 1
-                notes.append(
-                    f"{delivery.target}: in doubt, it may have gone out ({outcome.reason})"
-                )
+                reason = f"in doubt, it may have gone out ({outcome.reason})"
+                notes.setdefault(reason, []).append(delivery.target)
             else:
                 # Refused credentials sent nothing: the next run, once they are fixed, retries.
                 auth = isinstance(outcome, AuthError)
                 out.failed.append((row_id, str(outcome), outcome.retryable or auth))
                 refused = outcome if auth else refused
                 counts["failed"] += 1
-                notes.append(f"{delivery.target}: {outcome}")
+                notes.setdefault(str(outcome), []).append(delivery.target)
                 if isinstance(outcome, RecipientRejected):
                     rejected.append(delivery.target)
         self.ledger.record(out)
@@ -501,8 +501,9 @@ class _Dispatcher:
             report.failed += counts["failed"]
             report.in_doubt += counts["in_doubt"]
             report.held += counts["held"]
-            for line in notes:
-                report.note(line)
+            for reason, targets in notes.items():
+                others = f" and {len(targets) - 1} more" if len(targets) > 1 else ""
+                report.note(f"{targets[0]}{others}: {reason}")
             report.rejected.extend(rejected[: max(0, REASONS_KEPT - len(report.rejected))])
             if refused is not None and self.refused is None:
                 self.refused = refused
@@ -526,9 +527,9 @@ class _Dispatcher:
         report = self.report
         if self.not_attempted:
             report.failed += self.not_attempted
-            report.note(f"{self.not_attempted} not attempted after: {self.refused}")
+            report.note(f"{self.not_attempted} not attempted after: {self.refused}", always=True)
         if self.validated:
-            report.note(f"{self.validated} held back: {self.validated_reason}")
+            report.note(f"{self.validated} held back: {self.validated_reason}", always=True)
         if self.stop.is_set():
             report.stopped = True
         if report.stopped:
@@ -537,6 +538,7 @@ class _Dispatcher:
             )
             report.note(
                 "stopped (SIGTERM or cancel): nothing new was claimed, requests on the wire "
-                f"were finished and recorded{given}; the next run sends the rest"
+                f"were finished and recorded{given}; the next run sends the rest",
+                always=True,
             )
             log.warning("%s: stopped before the end of the edition", self.channel)
