@@ -82,7 +82,20 @@ class Holder:
     @property
     def live(self) -> bool:
         fresh = _now() - self.heartbeat_at < timedelta(seconds=LEASE_SECONDS)
-        return self.finished_at is None and fresh
+        return self.finished_at is None and fresh and not self._gone_from_this_host()
+
+    def _gone_from_this_host(self) -> bool:
+        """A run of this machine whose process is gone (kill -9) is dead at once, before
+        its heartbeat goes stale."""
+        if self.host != socket.gethostname() or self.pid == os.getpid():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, someone else's
+            return False
+        return False
 
     @property
     def crashed(self) -> bool:

@@ -359,7 +359,8 @@ class Ledger:
             .group_by(*holder_columns())
         )
         with self.engine.connect() as conn:
-            return [(r.holder_run_id, Holder.of(r), r.rows) for r in conn.execute(query)]
+            found = [(r.holder_run_id, Holder.of(r), r.rows) for r in conn.execute(query)]
+        return [(run_id, holder, rows) for run_id, holder, rows in found if holder.live]
 
     def resolve(
         self,
