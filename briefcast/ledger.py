@@ -16,9 +16,11 @@ is fresh are never touched by another run or by ``resolve``.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -30,9 +32,10 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
 from briefcast.leases import LEASE_SECONDS, Holder, Lease, holder_columns
 from briefcast.tables import deliveries, edition_contents, edition_stories, runs
@@ -112,31 +115,52 @@ class Ledger:
         return Lease(self, edition_id, channel, **kwargs)
 
     # -- pages of deliveries ------------------------------------------------
+    @contextmanager
+    def _transaction(self, *, durable: bool) -> Iterator[Connection]:
+        """A transaction; ``durable=False`` skips the disk flush at its commit.
+
+        Only claims must be on disk before their request goes out: a claim lost to a
+        power cut would make the row pending again and send it twice. Creating rows
+        and recording outcomes may wait for the next flush (the next claim's commit
+        carries them to disk): lost, a row is recreated, or stays in flight, in doubt,
+        never sent twice. A kill -9 loses nothing either way.
+        """
+        with self.engine.begin() as conn:
+            if self._dialect == "sqlite":  # before the first write: pysqlite begins there
+                conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            elif self._dialect == "postgresql" and not durable:
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            yield conn
+
     def add(self, edition_id: str, channel: str, targets: Sequence[tuple[str, int]]) -> int:
-        """Create a pending row for each (target, seq) not yet in the ledger; how many new."""
+        """Create a pending row for each (target, seq) not yet in the ledger; how many new.
+
+        One INSERT … SELECT over the page (json_each on SQLite, unnest on PostgreSQL).
+        """
         if not targets:
             return 0
         stamp = now()
-        rows = [
-            {
-                "edition_id": edition_id,
-                "channel": channel,
-                "target": target,
-                "seq": seq,
-                "state": PENDING,
-                "attempts": 0,
-                "retryable": False,
-                "created_at": stamp,
-                "updated_at": stamp,
-            }
-            for target, seq in targets
-        ]
-        dialect = postgresql if self._dialect == "postgresql" else sqlite
-        statement = dialect.insert(deliveries).on_conflict_do_nothing(
-            index_elements=["edition_id", "channel", "target"]
+        columns = (
+            "edition_id, channel, target, seq, state, attempts, retryable, created_at, updated_at"
         )
-        with self.engine.begin() as conn:
-            result = conn.execute(statement, rows)
+        values = ":edition, :channel, t.target, t.seq, 'pending', 0, false, :stamp, :stamp"
+        if self._dialect == "postgresql":
+            source = "unnest(CAST(:targets AS text[]), CAST(:seqs AS integer[])) AS t(target, seq)"
+            params = {"targets": [t for t, _ in targets], "seqs": [n for _, n in targets]}
+        else:
+            source = (
+                "(SELECT json_extract(value, '$[0]') AS target, "
+                "json_extract(value, '$[1]') AS seq FROM json_each(:targets)) AS t"
+            )
+            params = {"targets": json.dumps(targets)}
+        statement = text(
+            f"INSERT INTO deliveries ({columns}) SELECT {values} FROM {source} WHERE true "
+            "ON CONFLICT (edition_id, channel, target) DO NOTHING"
+        ).bindparams(bindparam("stamp", type_=deliveries.c.created_at.type))
+        with self._transaction(durable=False) as conn:
+            result = conn.execute(
+                statement, {"edition": edition_id, "channel": channel, "stamp": stamp, **params}
+            )
             return max(0, result.rowcount)
 
     def ensure(self, edition_id: str, channel: str, targets: Sequence[str]) -> None:
@@ -231,7 +255,7 @@ class Ledger:
             deliveries.c.channel == channel,
             deliveries.c.target.in_(list(targets)),
         )
-        with self.engine.begin() as conn:
+        with self._transaction(durable=True) as conn:
             return {target: row_id for row_id, target in self._claim(conn, condition)}
 
     def claim(self, ids: Iterable[int]) -> set[int]:
@@ -239,14 +263,14 @@ class Ledger:
         ids = list(ids)
         if not ids:
             return set()
-        with self.engine.begin() as conn:
+        with self._transaction(durable=True) as conn:
             return {row_id for row_id, _ in self._claim(conn, deliveries.c.id.in_(ids))}
 
     # -- outcomes ---------------------------------------------------------
     def record(self, outcomes: Outcomes) -> None:
         """Write one request's outcomes in one transaction (only rows still in flight)."""
         stamp = now()
-        with self.engine.begin() as conn:
+        with self._transaction(durable=False) as conn:
             self._write(conn, outcomes.sent, SENT, "receipt", stamp, error=None)
             self._write(conn, outcomes.released, PENDING, "error", stamp, retryable=True)
             self._write(conn, outcomes.doubtful, IN_FLIGHT, "error", stamp)
