@@ -25,8 +25,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import (
+    ColumnElement,
     Engine,
+    Integer,
+    String,
     and_,
+    any_,
     bindparam,
     func,
     insert,
@@ -35,6 +39,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from briefcast.leases import LEASE_SECONDS, Holder, Lease, holder_columns
@@ -177,7 +182,7 @@ class Ledger:
             .where(
                 deliveries.c.edition_id == edition_id,
                 deliveries.c.channel == channel,
-                deliveries.c.target.in_(list(targets)),
+                self._among(deliveries.c.target, targets),
                 deliveries.c.state != PENDING,
             )
         )
@@ -223,6 +228,16 @@ class Ledger:
             ).rowcount
 
     # -- claims -----------------------------------------------------------
+    def _among(self, column, values: Sequence) -> ColumnElement:
+        """``column IN values`` with one bound parameter (an array or JSON), not one per value:
+        a request's 1000 targets cost one bind, and the statement is compiled once."""
+        values = list(values)
+        if self._dialect == "postgresql":
+            kind = Integer if isinstance(column.type, Integer) else String
+            return column == any_(bindparam(None, values, type_=ARRAY(kind)))
+        listed = func.json_each(bindparam(None, json.dumps(values))).table_valued("value")
+        return column.in_(select(listed.c.value))
+
     def _claim(self, conn, condition) -> list[tuple[int, str]]:
         pending = select(deliveries.c.id).where(condition, deliveries.c.state == PENDING)
         if self._dialect == "postgresql":  # a row another worker is claiming is skipped
@@ -253,7 +268,7 @@ class Ledger:
         condition = and_(
             deliveries.c.edition_id == edition_id,
             deliveries.c.channel == channel,
-            deliveries.c.target.in_(list(targets)),
+            self._among(deliveries.c.target, targets),
         )
         with self._transaction(durable=True) as conn:
             return {target: row_id for row_id, target in self._claim(conn, condition)}
@@ -289,7 +304,7 @@ class Ledger:
         if len(distinct) == 1:
             conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id.in_([i for i, _ in pairs]), *guard)
+                .where(self._among(deliveries.c.id, [i for i, _ in pairs]), *guard)
                 .values(state=state, updated_at=stamp, **{column: distinct.pop()}, **values)
             )
             return

@@ -14,7 +14,7 @@ from briefcast.ledger import Ledger
 from briefcast.models import Gathered, RenderedEdition, SourceProblem
 from channels.base import ChannelContext, Recipient
 from channels.errors import ChannelError
-from channels.registry import load_registry
+from channels.registry import load_adapter
 
 log = logging.getLogger("briefcast")
 progress_log = logging.getLogger("briefcast.progress")
@@ -144,7 +144,7 @@ def open_channel(
     test_send: bool = False,
 ):
     """The configured channel's adapter, ready to plan and send; raises if it cannot start."""
-    adapter_type = load_registry().get(settings.channels[channel].get("type", channel))
+    adapter_type = load_adapter(settings.channels[channel].get("type", channel))
     adapter_settings = channel_settings(settings, channel, adapter_type.Settings)
     context = ChannelContext(
         publication=settings.publication,

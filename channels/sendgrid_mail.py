@@ -125,6 +125,17 @@ def _for_text(text: str) -> str:
     return text
 
 
+def _substitution_bytes(personalization: dict) -> int:
+    """The UTF-8 size of the substitutions, encoding only when characters cannot tell."""
+    subs = personalization.get("substitutions")
+    if not subs:
+        return 0
+    chars = sum(map(len, subs)) + sum(map(len, subs.values()))
+    if chars > MAX_SUBSTITUTION_BYTES or chars * 4 <= MAX_SUBSTITUTION_BYTES:
+        return chars  # over even as ASCII, or under even at 4 bytes a character
+    return sum(len(k.encode()) + len(v.encode()) for k, v in subs.items())
+
+
 def _error_message(exc: HTTPError) -> str:
     """SendGrid's own words from an error body: ``errors[].message`` (and field)."""
     try:
@@ -194,6 +205,7 @@ class SendGridChannel(BaseChannel):
         super().__init__(settings, context)
         self.edition: RenderedEdition | None = None
         self.names: set[str] = set()  # the placeholders this edition uses
+        self._tokens: list[tuple[str, str, str]] = []  # (name, HTML token, text token)
         self._shared: dict | None = None  # the body parts every request of the edition shares
         self.client = SendGridAPIClient(
             settings.api_key.get_secret_value(), host=settings.base_url.rstrip("/")
@@ -210,6 +222,7 @@ class SendGridChannel(BaseChannel):
         names |= placeholders_in(variant.subject)
         self.edition = edition
         self.names = names
+        self._tokens = [(n, f"%%{n}%%", _text_token(n)) for n in sorted(names)]
         self._shared = self._shared_body(edition)
         return Planned(self._deliveries(names), size_of(self.context.recipients))
 
@@ -226,9 +239,7 @@ class SendGridChannel(BaseChannel):
                 yield Delivery(target, None, problem=f"no value for {', '.join(missing)}")
                 continue
             personalization = self._personalization(recipient, values)
-            subs = personalization.get("substitutions", {})
-            size = sum(len(k.encode()) + len(v.encode()) for k, v in subs.items())
-            if size > MAX_SUBSTITUTION_BYTES:
+            if _substitution_bytes(personalization) > MAX_SUBSTITUTION_BYTES:
                 yield Delivery(target, None, problem="substitutions exceed 10,000 bytes")
                 continue
             yield Delivery(target, personalization)
@@ -241,13 +252,13 @@ class SendGridChannel(BaseChannel):
         unsubscribe = list_unsubscribe(recipient, self.settings.unsubscribe_mailto or None)
         if "List-Unsubscribe" in unsubscribe:
             personalization["headers"] = {"List-Unsubscribe": unsubscribe["List-Unsubscribe"]}
-        if self.names:
+        if self._tokens:
             values = values if values is not None else recipient_values(recipient)
             subs: dict[str, str] = {}
-            for name in self.names:
+            for name, html_token, text_token in self._tokens:
                 value = values.get(name, "")
-                subs[f"%%{name}%%"] = html_escape(value, quote=True)
-                subs[_text_token(name)] = value
+                subs[html_token] = html_escape(value, quote=True) if value else value
+                subs[text_token] = value
             personalization["substitutions"] = subs
         return personalization
 
