@@ -31,10 +31,8 @@ def test_no_adapter_imports_the_database_or_the_ledger(path):
 
 
 def test_the_database_module_imports_neither_the_ledger_nor_the_subscribers():
-    probe = (
-        "import sys, briefcast.db; "
-        "print(sorted(m for m in ('briefcast.ledger', 'briefcast.subscribers') if m in sys.modules))"
-    )
+    features = "('briefcast.ledger', 'briefcast.subscribers')"
+    probe = f"import sys, briefcast.db; print(sorted(m for m in {features} if m in sys.modules))"
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
