@@ -11,7 +11,7 @@ filled and encoded for each recipient (HTML-escaped in the HTML part, UTF-8
 and then quoted-printable, so a name like "Conceição" arrives intact). The
 boundary starts with ``=_``, which quoted-printable text can never contain.
 
-The result matches :func:`channels.email_message.build_email`: the same headers
+The result matches :func:`briefcast.channels.email_message.build_email`: the same headers
 in the same order, one-click ``List-Unsubscribe`` written verbatim, a
 multipart/alternative with the text and HTML parts.
 """

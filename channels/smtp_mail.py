@@ -20,7 +20,7 @@ import queue
 import smtplib
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 from briefcast.channels.base import (
@@ -28,8 +28,10 @@ from briefcast.channels.base import (
     ChannelSettings,
     Delivery,
     Outcome,
+    Planned,
     Receipt,
     Recipient,
+    size_of,
 )
 from briefcast.channels.email_message import ascii_address, mailing_list
 from briefcast.channels.errors import (
@@ -114,22 +116,26 @@ class SmtpChannel(BaseChannel):
     def sender(self) -> str:
         return self.settings.from_email or self.context.publication.sender_email
 
-    def plan(self, edition: RenderedEdition) -> list[Delivery]:
-        """One delivery per distinct address; the edition's message is rendered once, here."""
+    def plan(self, edition: RenderedEdition) -> Planned:
+        """One delivery per distinct address, streamed; the edition's message is rendered
+        once, here. A recipient the message cannot be filled in for is that delivery's
+        problem, not the edition's."""
         try:
             template = self._template(edition)
         except (ValueError, TypeError) as exc:
             raise ContentError(f"edition {edition.edition_id}: {exc}") from exc
-        plan: list[Delivery] = []
-        for recipient in mailing_list(self.context, self.name):
-            try:
-                template.check(recipient)
-            except (ValueError, TypeError) as exc:
-                raise ContentError(f"{recipient.email}: {exc}") from exc
-            plan.append(Delivery(recipient.email.lower(), recipient))
         self.edition = edition
         self.template = template
-        return plan
+        return Planned(self._deliveries(template), size_of(self.context.recipients))
+
+    def _deliveries(self, template) -> Iterator[Delivery]:
+        for recipient, problem in mailing_list(self.context, self.name):
+            if problem is None:
+                try:
+                    template.check(recipient)
+                except (ValueError, TypeError) as exc:
+                    problem = str(exc)
+            yield Delivery(recipient.email.lower(), recipient, problem=problem)
 
     def _template(self, edition: RenderedEdition) -> MimeTemplate:
         return MimeTemplate(
