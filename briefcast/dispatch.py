@@ -115,7 +115,8 @@ class Gate:
 
     def remaining(self) -> float:
         with self._lock:
-            return max(0.0, self._until - self._clock())
+            left = self._until - self._clock()
+        return left if left > 0.01 else 0.0
 
 
 def backoff(policy: Dispatch, attempt: int, rng: Callable[[], float] = random.random) -> float:
@@ -185,10 +186,19 @@ class _Dispatcher:
         self.policy: Dispatch = policy
         self.report: ChannelReport = report
         self.stop = stop or stopping.STOP
-        self.sleep = sleep or self.stop.wait  # a stop cuts a wait short
+        self.skew = 0.0  # time an injected sleep (a test's clock) let pass, for the gate
+        if sleep is None:
+            self.sleep = self.stop.wait  # a stop cuts a wait short
+        else:
+
+            def slept(seconds: float) -> None:
+                self.skew += seconds
+                sleep(seconds)
+
+            self.sleep = slept
         self.progress = progress
         self.on_rejected = on_rejected
-        self.gate = Gate()
+        self.gate = Gate(clock=lambda: time.monotonic() + self.skew)
         self.lock = threading.Lock()  # guards the report and the counters below
         self.size = max(1, getattr(adapter, "max_batch", 1))
         self.workers = concurrency_for(policy, channel, adapter)
@@ -431,6 +441,7 @@ class _Dispatcher:
                             outcomes[delivery.target] = result
                             continue
                         self.gate.close_for(result.retry_after)
+                        pause = max(pause, result.retry_after)  # this sender waits it out here
                     else:
                         pause = max(pause, backoff(self.policy, attempt))
                     retry.append(delivery)

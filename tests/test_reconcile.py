@@ -226,7 +226,7 @@ def test_reconcile_settles_what_x_shows_and_says_where_to_look_for_telegram(
     ledger = pipeline.ledger_for(settings, run_id="morning-run")
     ledger.keep_content(EDITION, edition.model_dump_json())
     fake_x.on_call(2, drop(create_post=True))
-    adapter = pipeline.open_channel(settings, "x", [], ledger=ledger)
+    adapter = pipeline.open_channel(settings, "x", [])
     dispatch_channel(adapter, "x", edition, ledger, NO_WAIT, sleep=lambda _: None)
     adapter.close()
     ledger.ensure(EDITION, "telegram", ["@gazette:msg-1"])
@@ -310,7 +310,7 @@ def sendgrid_edition() -> RenderedEdition:
 def killed_after_the_request(engine, adapter, edition) -> None:
     """A run that claimed the rows and sent the request, then died before recording it."""
     killed = Ledger(engine, run_id="killed-run")
-    planned = adapter.plan(edition)
+    planned = list(adapter.plan(edition))
     killed.ensure(EDITION, "sendgrid", [d.target for d in planned])
     killed.claim(r.id for r in killed.rows(EDITION, "sendgrid").values())
     adapter.send(planned)
