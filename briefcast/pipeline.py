@@ -102,6 +102,8 @@ def for_test_send(edition: RenderedEdition, stamp: datetime) -> RenderedEdition:
             "x_posts": [],
             "telegram_photo": None,
             "telegram_messages": [],
+            "bluesky_posts": [],
+            "mastodon_posts": [],
         }
     )
 

@@ -1,4 +1,4 @@
-"""Rendering one edition for every channel: email, X and Telegram."""
+"""Rendering one edition for every channel: email, X, Telegram, Bluesky and Mastodon."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from briefcast.models import Gathered, RenderedEdition
 from briefcast.render.context import edition_context
 from briefcast.render.errors import RenderError
 from briefcast.render.newsletter import render_email
+from briefcast.render.social_posts import build_bluesky_posts, build_mastodon_posts
 from briefcast.render.telegram_digest import render_messages, render_photo
 from briefcast.render.templating import Templates
 from briefcast.render.x_posts import build_posts
@@ -21,6 +22,7 @@ def render_edition(
     templates = Templates.for_settings(settings)
     thread = settings.edition.x_thread
     opener = templates.render("x_opener.txt.j2", context).strip() if thread else None
+    site_url = settings.publication.site_url
     return RenderedEdition(
         edition_id=edition_id,
         edition_date=gathered.edition_date,
@@ -32,7 +34,17 @@ def render_edition(
         x_thread=thread,
         telegram_photo=render_photo(templates, context),
         telegram_messages=render_messages(templates, context),
+        bluesky_posts=build_bluesky_posts(
+            gathered.articles, _opener(templates, "bluesky", context, thread), site_url
+        ),
+        mastodon_posts=build_mastodon_posts(
+            gathered.articles, _opener(templates, "mastodon", context, thread), site_url
+        ),
     )
+
+
+def _opener(templates: Templates, platform: str, context: dict, thread: bool) -> str | None:
+    return templates.render(f"{platform}_opener.txt.j2", context).strip() if thread else None
 
 
 __all__ = ["RenderError", "render_edition"]
