@@ -61,7 +61,7 @@ class MastodonSettings(ChannelSettings):
     visibility: Literal["public", "unlisted", "private", "direct"] = "public"
     language: str | None = Field(None, description="ISO 639 code; default: publication.language.")
     max_characters: int | None = Field(
-        None, ge=1, description="Status limit; default: read from the instance (500 if it is silent)."
+        None, ge=1, description="Status limit; default: the instance's (500 if it is silent)."
     )
     timeout_seconds: float = Field(15.0, gt=0, le=300)
 
@@ -91,7 +91,8 @@ def map_error(
     """Translate a Mastodon.py failure into the channel error tree (``reset``: epoch seconds)."""
     if isinstance(exc, MastodonRatelimitError):
         wait = reset - now() if reset and reset > now() else DEFAULT_RATE_LIMIT_WAIT
-        return RateLimited("Mastodon rate limit reached", retry_after=wait, channel=NAME, status=429)
+        message = "Mastodon rate limit reached"
+        return RateLimited(message, retry_after=wait, channel=NAME, status=429)
     if isinstance(exc, MastodonNetworkError):
         cause = exc.__context__
         if isinstance(cause, requests.Timeout):
@@ -110,7 +111,8 @@ def map_error(
                 channel=NAME,
                 status=status,
             )
-        return PermanentError(f"Mastodon rejected the status: {detail}", channel=NAME, status=status)
+        message = f"Mastodon rejected the status: {detail}"
+        return PermanentError(message, channel=NAME, status=status)
     if isinstance(exc, MastodonError):
         return PermanentError(f"Mastodon client error: {exc}", channel=NAME)
     raise TypeError(f"not a Mastodon client error: {type(exc).__name__}")

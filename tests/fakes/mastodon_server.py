@@ -1,4 +1,4 @@
-"""A fake Mastodon instance on 127.0.0.1 for tests: ``/api/v2/instance`` and ``POST /api/v1/statuses``.
+"""A fake Mastodon instance on 127.0.0.1: ``GET /api/v2/instance``, ``POST /api/v1/statuses``.
 
 It follows Mastodon's documented behaviour: a Bearer token; a status of at most
 ``max_characters`` (graphemes, every URL counting 23) or 422 "Validation failed";
@@ -128,7 +128,8 @@ class FakeMastodon:
             if not text.strip():
                 return 422, {"error": "Validation failed: Text can't be blank"}
             if length(text) > limit:
-                return 422, {"error": f"Validation failed: Text character limit of {limit} exceeded"}
+                message = f"Validation failed: Text character limit of {limit} exceeded"
+                return 422, {"error": message}
             reply_to = form.get("in_reply_to_id") or None
             if reply_to and reply_to not in {s.id for s in self.statuses}:
                 return 404, {"error": "Record not found"}
