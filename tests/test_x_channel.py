@@ -459,9 +459,7 @@ def test_lead_image_is_uploaded_and_attached_to_the_first_post(fake, ledger):
     assert [p.media_ids for p in fake.posts[1:]] == [[], []]
 
 
-def test_where_x_has_no_v2_media_upload_the_v1_1_endpoint_still_carries_the_image(
-    fake, ledger
-):
+def test_where_x_has_no_v2_media_upload_the_v1_1_endpoint_still_carries_the_image(fake, ledger):
     fake.v2_media = False
     with ImageHost() as images:
         hero = Image(url=images.add("/lead.png", PNG, "image/png"), alt="The harbour at dawn")
