@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from briefcast import cli_subscribers, cli_web
+from briefcast import cli_report, cli_subscribers, cli_web
 from briefcast.config import ConfigFileError, Settings, load_settings
 
 app = typer.Typer(
@@ -369,3 +369,4 @@ def ledger_resolve(
 
 app.add_typer(cli_subscribers.app, name="subscribers")
 app.command("web")(cli_web.web)
+app.command("report")(cli_report.report)

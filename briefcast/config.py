@@ -159,6 +159,9 @@ class Web(Strict):
     sendgrid_webhook_public_key: str = Field(
         "", description="Signed Event Webhook verification key (base64 DER or PEM)."
     )
+    operator_token: Secret | None = Field(
+        None, description="Opens the operator report page (/operator); unset: the page is off."
+    )
     smtp: WebSmtp = WebSmtp()
 
 

@@ -27,6 +27,7 @@ def get_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     # Import the modules that define tables so create_all sees them all.
+    import briefcast.events  # noqa: F401
     import briefcast.ledger  # noqa: F401
     import briefcast.subscribers  # noqa: F401
 

@@ -196,7 +196,21 @@ def deliver(
         adapter.close()
     if report.rejected and not test_send:
         suppress_hard_bounces(settings, channel, report.rejected)
+    record_events(settings, edition.edition_id, channel, report, getattr(adapter, "post_links", {}))
     return report
+
+
+def record_events(
+    settings: Settings, edition_id: str, channel: str, report: ChannelReport, links: dict
+) -> None:
+    """Hard bounces and the social posts' links, for the edition report."""
+    from briefcast import events
+
+    engine = get_engine(settings.database_url)
+    if report.rejected:
+        events.record_bounces(engine, edition_id, channel, report.rejected)
+    if links:
+        events.record_posts(engine, edition_id, channel, links)
 
 
 def suppress_hard_bounces(settings: Settings, channel: str, addresses: list[str]) -> None:

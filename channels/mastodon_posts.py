@@ -153,6 +153,7 @@ class MastodonChannel(BaseChannel):
             version_check_mode="none",
         )
         self._first_unanswered: dict[str, float] = {}  # target -> when an attempt got no answer
+        self.post_links: dict[str, str] = {}  # status id -> its web address, for the report
         publication_language = getattr(context.publication, "language", None)
         self._language = settings.language or publication_language
 
@@ -216,8 +217,11 @@ class MastodonChannel(BaseChannel):
                 self._first_unanswered[delivery.target] = time.monotonic()
             raise error from exc
         status_id = str(status["id"])
+        link = str(status.get("url") or status.get("uri") or "")
+        if link:
+            self.post_links[status_id] = link
         log.info("mastodon: %s posted as %s", delivery.target, status_id)
-        return Receipt(status_id, detail=str(status.get("url") or status.get("uri") or ""))
+        return Receipt(status_id, detail=link)
 
     def close(self) -> None:
         self._api.session.close()

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from briefcast import events as provider_events
 from briefcast.web import subscriptions
 from briefcast.web.context import web_context
 
@@ -122,4 +123,5 @@ async def sendgrid_events(request: Request):
     if not isinstance(events, list):
         return JSONResponse({"error": "expected a JSON array of events"}, status_code=400)
     counts = await run_in_threadpool(apply_events, ctx.engine, events)
+    await run_in_threadpool(provider_events.record_sendgrid, ctx.engine, events)
     return JSONResponse(counts)
