@@ -27,6 +27,7 @@ from briefcast.preview import write_preview
 from channels.base import Recipient
 from flows import artifacts
 from flows.approval import Decision, wait_for_approval
+from flows.report_artifact import publish_edition_report
 
 
 @task(name="gather", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
@@ -251,6 +252,7 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
     gathered = gather_task(settings, edition_date)
     if not gathered.articles:
         return nothing_to_publish(settings, gathered, brief)
+    publish_edition_report(settings, until=edition_date)  # how the last edition did
     edition = render_task(settings, gathered, edition_date.isoformat())
     edition, gathered = pipeline.as_first_sent(settings, edition, gathered)
     test_only = bool(brief.test_to) and not brief.require_approval
