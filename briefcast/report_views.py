@@ -146,6 +146,9 @@ def _panel(
                     f'<polyline class="line" data-series="{escape(name)}" fill="none" '
                     f'stroke="{colour}" stroke-width="2" points="{" ".join(coords)}"/>'
                 )
+            for coord in coords:  # a lone edition still shows as a dot
+                x, y = coord.split(",")
+                out.append(f'<circle class="dot" cx="{x}" cy="{y}" r="3" fill="{colour}"/>')
     legend_x = PANEL_W - 8
     for name, _, _, colour in reversed(series):
         out.append(

@@ -40,8 +40,8 @@ def event(kind: str, email: str, n: int, edition: str = "2026-11-20", **extra) -
     }
 
 
-@pytest.fixture
-def newsroom(tmp_path, monkeypatch):
+@pytest.fixture(name="newsroom")
+def newsroom_fixture(tmp_path, monkeypatch):
     """An edition sent to ten readers through SendGrid and as a Mastodon thread."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
