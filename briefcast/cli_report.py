@@ -68,7 +68,7 @@ def report(
             console.print(f"\nTop links ({stats.channel}):", highlight=False)
             for link in stats.top_links:
                 console.print(
-                    f"  {link.clickers:>5} readers {link.clicks:>5} clicks  {escape(link.url)}",
+                    f"  {link.label:<24} {escape(link.url)}",
                     highlight=False,
                 )
         if stats.posts:

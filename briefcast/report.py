@@ -30,6 +30,11 @@ class Link:
     clicks: int
     clickers: int
 
+    @property
+    def label(self) -> str:
+        readers = f"{self.clickers} reader{'' if self.clickers == 1 else 's'}"
+        return f"{readers}, {self.clicks} click{'' if self.clicks == 1 else 's'}"
+
 
 @dataclass
 class ChannelStats:

@@ -82,10 +82,7 @@ def markdown(report: EditionReport) -> str:
     for stats in report.channels:
         if stats.top_links:
             lines += ["", f"**Top links ({stats.channel})**", ""]
-            lines += [
-                f"- {link.clickers} readers, {link.clicks} clicks: <{link.url}>"
-                for link in stats.top_links
-            ]
+            lines += [f"- {link.label}: <{link.url}>" for link in stats.top_links]
         if stats.posts:
             lines += ["", f"**Posts ({stats.channel})**", ""]
             lines += [f"- <{post}>" for post in stats.posts]
