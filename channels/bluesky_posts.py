@@ -7,8 +7,10 @@ thread's root (uri + cid each). The ledger keeps each post's at:// URI; the
 refs are remembered for posts made in this run and read back from the PDS
 (``com.atproto.repo.getRecord``) for a thread a rerun continues.
 
-Bluesky has no idempotency key and no duplicate check, so a request whose answer
-was lost (read timeout, dropped connection) is left in doubt, never sent again.
+Bluesky has no idempotency key and no duplicate check. When a request's answer
+is lost (read timeout, dropped connection) the adapter reads the account's recent
+posts back: its post (same createdAt and text) there means it went out; otherwise
+the delivery is left in doubt, never sent again blindly.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from channels.errors import (
     RateLimited,
     TransientError,
 )
+from channels.x_posts import MEDIA_TYPES, fetch_image
 
 log = logging.getLogger("briefcast.channels.bluesky")
 
@@ -46,7 +49,10 @@ COLLECTION = "app.bsky.feed.post"
 MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
 DESCRIPTION_MAX = 300
+THUMB_MAX_BYTES = 1_000_000  # Bluesky's limit for an external card's thumbnail
 DEFAULT_RATE_LIMIT_WAIT = 60.0
+CLIENT_ERRORS = (atp.AtProtocolError, httpx.TransportError)
+READ_BACK = 25  # recent posts searched for one whose answer was lost
 _POST_URL = re.compile(r"^https://bsky\.app/profile/([^/]+)/post/([^/?#]+)$")
 _AT_URI = re.compile(r"^at://([^/]+)/app\.bsky\.feed\.post/([^/?#]+)$")
 
@@ -60,6 +66,7 @@ class BlueskySettings(ChannelSettings):
     timeout_seconds: float = Field(15.0, gt=0, le=300)
     language: str | None = Field(None, description="Post language; default: publication.language.")
     link_card: bool = Field(True, description="An external link card on the lead story's post.")
+    card_image: bool = Field(False, description="The lead story's image as the card's thumbnail.")
 
     @field_validator("base_url")
     @classmethod
@@ -74,6 +81,7 @@ class Card:
     uri: str
     title: str
     description: str
+    image_url: str | None = None  # the lead's image, uploaded as the card's thumbnail
 
 
 @dataclass(frozen=True)
@@ -133,15 +141,20 @@ def map_error(exc: Exception, *, now: Callable[[], float] = time.time) -> Delive
         return PermanentError(f"Bluesky rejected the post: {detail}", channel=NAME, status=status)
     if isinstance(exc, atp.AtProtocolError):
         return PermanentError(f"Bluesky client error: {exc}", channel=NAME)
+    if isinstance(exc, httpx.TimeoutException):
+        return TransientError("Bluesky did not answer in time", channel=NAME, code="timeout")
+    if isinstance(exc, httpx.TransportError):  # atproto lets a dropped connection through
+        return TransientError("connection to Bluesky failed", channel=NAME, code="connection")
     raise TypeError(f"not a Bluesky client error: {type(exc).__name__}")
 
 
 def may_have_arrived(exc: Exception) -> bool:
     """Whether the PDS may have taken the request although no answer came back."""
-    if not isinstance(exc, atp.RequestErrorBase) or exc.response is not None:
+    if isinstance(exc, atp.RequestErrorBase) and exc.response is None:
+        exc = exc.__cause__
+    if not isinstance(exc, httpx.TransportError):
         return False
-    cause = exc.__cause__
-    return not isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 # -- checks -------------------------------------------------------------------
@@ -189,6 +202,7 @@ class BlueskyChannel(BaseChannel):
         self._client = Client(settings.base_url, request=Request(timeout=settings.timeout_seconds))
         self._logged_in = False
         self._refs: dict[str, tuple[Ref, Ref]] = {}  # receipt -> (the post, its thread's root)
+        self._blobs: dict[str, object] = {}  # image url -> uploaded blob (None: unusable)
         publication_language = getattr(context.publication, "language", None)
         self._langs = [settings.language or publication_language or "en"]
 
@@ -199,7 +213,9 @@ class BlueskyChannel(BaseChannel):
             card = None
             if self.settings.link_card and lead is not None and post.article_key == lead.key:
                 description = lead.plain_summary[:DESCRIPTION_MAX]
-                card = Card(lead.url, lead.title, description)
+                hero = lead.hero if self.settings.card_image else None
+                image = hero.url if hero and hero.url.startswith("http") else None
+                card = Card(lead.url, lead.title, description, image)
             payloads.append(BlueskyPayload(post.text, tuple(post.links), card))
         problems = check_posts(payloads)
         if problems:
@@ -218,25 +234,36 @@ class BlueskyChannel(BaseChannel):
         try:
             self._login()
             reply = self._reply_ref(delivery) if delivery.after is not None else None
-        except atp.AtProtocolError as exc:
+            thumb = self._thumb(payload.card.image_url) if payload.card else None
+        except CLIENT_ERRORS as exc:
             raise map_error(exc) from exc
         record = models.AppBskyFeedPost.Record(
             created_at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             text=payload.text,
             facets=[_facet(link) for link in payload.links] or None,
-            embed=_card(payload.card) if payload.card else None,
+            embed=_card(payload.card, thumb) if payload.card else None,
             reply=reply,
             langs=self._langs,
         )
         try:
             created = self._client.app.bsky.feed.post.create(self.settings.handle, record)
-        except atp.AtProtocolError as exc:
+        except CLIENT_ERRORS as exc:
             error = map_error(exc)
             if may_have_arrived(exc):
+                made = self._find_made(record)
+                if made is not None:  # the PDS made it before the line went dead
+                    self._refs[made.uri] = (
+                        made,
+                        Ref(reply.root.uri, reply.root.cid) if reply else made,
+                    )
+                    log.info(
+                        "bluesky: %s got no answer but was posted as %s", delivery.target, made.uri
+                    )
+                    return Receipt(made.uri, detail=self._web_link(made.uri))
                 log.warning(
                     "bluesky: %s got no answer (%s); left in doubt: check the account and "
                     "settle it with `briefcast ledger resolve %s sent --target %s --receipt "
-                    "<post link>` (or `not-sent`)",
+                    "<post link>` (or `resend`)",
                     delivery.target,
                     error,
                     self._ledger_channel,
@@ -248,6 +275,43 @@ class BlueskyChannel(BaseChannel):
         self._refs[created.uri] = (made, Ref(reply.root.uri, reply.root.cid) if reply else made)
         log.info("bluesky: %s posted as %s", delivery.target, created.uri)
         return Receipt(created.uri, detail=self._web_link(created.uri))
+
+    def _find_made(self, record: models.AppBskyFeedPost.Record) -> Ref | None:
+        """After a lost answer: our post if the account has it (same createdAt and text)."""
+        try:
+            found = self._client.com.atproto.repo.list_records(
+                models.ComAtprotoRepoListRecords.Params(
+                    repo=self.settings.handle, collection=COLLECTION, limit=READ_BACK
+                )
+            )
+        except CLIENT_ERRORS as exc:
+            log.warning("bluesky: could not read back recent posts: %s", map_error(exc))
+            return None
+        for item in found.records:
+            value = item.value
+            created = getattr(value, "created_at", None) or _get(value, "createdAt")
+            text = getattr(value, "text", None) or _get(value, "text")
+            if created == record.created_at and text == record.text and item.cid:
+                return Ref(item.uri, item.cid)
+        return None
+
+    def _thumb(self, url: str | None):
+        """The lead image uploaded as a blob for the card, once; None when it cannot be."""
+        if url is None:
+            return None
+        if url not in self._blobs:
+            try:
+                data, filename = fetch_image(url, self.settings.timeout_seconds, THUMB_MAX_BYTES)
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("bluesky: link card without thumbnail: %s", str(exc).splitlines()[0])
+                self._blobs[url] = None
+                return None
+            content_type = MEDIA_TYPES[filename.rsplit(".", 1)[-1]]
+            uploaded = self._client.com.atproto.repo.upload_blob(
+                data, headers={"Content-Type": content_type}
+            )
+            self._blobs[url] = uploaded.blob
+        return self._blobs[url]
 
     def _login(self) -> None:
         if not self._logged_in:
@@ -303,9 +367,13 @@ def _facet(link: LinkFacet) -> models.AppBskyRichtextFacet.Main:
     )
 
 
-def _card(card: Card) -> models.AppBskyEmbedExternal.Main:
+def _card(card: Card, thumb=None) -> models.AppBskyEmbedExternal.Main:
     return models.AppBskyEmbedExternal.Main(
         external=models.AppBskyEmbedExternal.External(
-            uri=card.uri, title=card.title, description=card.description
+            uri=card.uri, title=card.title, description=card.description, thumb=thumb
         )
     )
+
+
+def _get(value, key: str):
+    return value.get(key) if isinstance(value, dict) else None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from fakes.bluesky_server import Account, FakeBluesky
-from fakes.x_server import drop, rate_limited, server_error
+from fakes.x_server import ImageHost, drop, rate_limited, server_error
 from pydantic import SecretStr
 from social_support import social_edition
 
@@ -15,7 +15,7 @@ from briefcast.config import Dispatch
 from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import IN_FLIGHT, SENT, Ledger
-from briefcast.models import LinkFacet, SocialPost
+from briefcast.models import Image, LinkFacet, SocialPost
 from channels.base import ChannelContext
 from channels.bluesky_posts import BlueskyChannel, BlueskySettings, map_error
 from channels.errors import AuthError, PermanentError, RateLimited, TransientError
@@ -90,6 +90,7 @@ def test_thread_arrives_chained_with_links_and_a_card_for_the_lead(fake, ledger)
         "description": lead.dek,
     }
     assert [p.card for p in fake.posts[2:]] == [None] * 3
+    assert fake.blobs == {}  # the lead has no image: a card without a thumbnail
     rows = ledger.rows(edition.edition_id, "bluesky")
     assert [rows[f"post-{n}"].receipt for n in range(1, 6)] == [p.uri for p in fake.posts]
     assert fake.logins == 1
@@ -142,20 +143,49 @@ def test_a_facet_that_splits_a_character_is_refused_before_sending(fake, ledger)
     assert "post-2 has a link facet outside its text" in report.errors[0]
 
 
-def test_an_answer_lost_after_the_post_was_made_is_in_doubt_not_posted_twice(fake, ledger):
+def test_an_answer_lost_after_the_post_was_made_is_read_back_not_posted_twice(fake, ledger):
     edition = social_edition(3)
     fake.on_call(2, drop(create_post=True))
+
+    report = dispatch(channel(fake, ledger), edition, ledger)
+
+    assert (report.delivered, report.in_doubt, report.ok) == (4, 0, True)
+    assert fake.calls == 4 and fake.rejected == [(2, 0)]  # post 2 was never sent again
+    assert [p.text for p in fake.posts] == [p.text for p in edition.bluesky_posts]
+    assert_one_thread(fake.posts)
+    assert ledger.rows(edition.edition_id, "bluesky")["post-2"].receipt == fake.posts[1].uri
+
+
+def test_an_answer_lost_before_the_post_was_made_is_in_doubt_until_settled(fake, ledger):
+    edition = social_edition(3)
+    fake.on_call(2, drop(create_post=False))
 
     report = dispatch(channel(fake, ledger), edition, ledger)
 
     assert (report.delivered, report.in_doubt) == (1, 1)
     assert "post-2: in doubt" in report.errors[0]
     assert "post-3: not sent, post-2 did not go out" in report.errors
-    assert len(fake.posts) == 2  # the PDS made post 2; nobody sent it again
     assert ledger.rows(edition.edition_id, "bluesky")["post-2"].state == IN_FLIGHT
-
     again = dispatch(channel(fake, ledger), edition, ledger)
-    assert (again.delivered, again.in_doubt) == (0, 1) and len(fake.posts) == 2
+    assert (again.delivered, again.in_doubt) == (0, 1) and len(fake.posts) == 1
+
+    # The operator finds no post 2 on the account and settles it as not sent.
+    assert ledger.resolve(edition.edition_id, "bluesky", "post-2", as_sent=False)
+    final = dispatch(channel(fake, ledger), edition, ledger)
+
+    assert (final.delivered, final.skipped, final.ok) == (3, 1, True)
+    assert [p.text for p in fake.posts] == [p.text for p in edition.bluesky_posts]
+    assert_one_thread(fake.posts)
+
+
+def test_a_post_settled_by_hand_with_its_bsky_link_is_replied_to(fake, ledger):
+    edition = social_edition(3)
+    fake.on_call(2, drop(create_post=True))
+    fake.listing_status = 503  # nor can the adapter read the account back
+
+    report = dispatch(channel(fake, ledger), edition, ledger)
+
+    assert (report.delivered, report.in_doubt) == (1, 1) and len(fake.posts) == 2
 
     # The operator finds post 2 on the account and settles it with its bsky.app link.
     made = fake.posts[1]
@@ -228,3 +258,34 @@ def test_error_tree_mapping():
     assert isinstance(map_error(atp.RequestException(response(503))), TransientError)
     assert isinstance(map_error(atp.NetworkError(response(413))), PermanentError)
     assert isinstance(map_error(atp.InvokeTimeoutError()), TransientError)
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 2048
+
+
+def test_the_lead_image_becomes_the_link_cards_thumbnail(fake, ledger):
+    with ImageHost() as images:
+        hero = Image(url=images.add("/lead.png", PNG, "image/png"), alt="The harbour at dawn")
+        edition = social_edition(2)
+        edition.articles[0] = edition.articles[0].model_copy(update={"hero": hero})
+
+        report = dispatch(channel(fake, ledger, card_image=True), edition, ledger)
+
+    assert report.delivered == 3
+    thumb = fake.posts[1].card["thumb"]
+    assert fake.blobs[thumb["ref"]["$link"]] == (PNG, "image/png")
+    assert thumb["mimeType"] == "image/png" and thumb["size"] == len(PNG)
+
+
+def test_an_image_too_big_for_a_thumbnail_leaves_the_card_without_one(fake, ledger, caplog):
+    with ImageHost() as images:
+        big = PNG + b"\x00" * 1_000_000
+        hero = Image(url=images.add("/big.png", big, "image/png"))
+        edition = social_edition(1)
+        edition.articles[0] = edition.articles[0].model_copy(update={"hero": hero})
+
+        report = dispatch(channel(fake, ledger, card_image=True), edition, ledger)
+
+    assert report.delivered == 2 and fake.blobs == {}
+    assert fake.posts[1].card["title"] == edition.articles[0].title
+    assert "link card without thumbnail: image larger than" in caplog.text

@@ -1,11 +1,12 @@
 """A fake Bluesky PDS on 127.0.0.1 for tests: the XRPC calls a poster makes.
 
-``com.atproto.server.createSession`` (app password), ``com.atproto.repo.createRecord``
-and ``getRecord`` for ``app.bsky.feed.post``. It enforces what the real PDS and
-AppView do to a post: at most 300 graphemes and 3000 bytes of text, link facets
-whose UTF-8 byte range lies inside the text on character boundaries, a reply whose
-root and parent refs (uri + cid) name existing posts of one thread, an external
-embed with uri, title and description. After a 429 it keeps answering 429 until
+``com.atproto.server.createSession`` (app password); ``com.atproto.repo.createRecord``,
+``getRecord`` and ``listRecords`` for ``app.bsky.feed.post``; ``uploadBlob``. It
+enforces what the real PDS and AppView do to a post: at most 300 graphemes and 3000
+bytes of text; link facets whose UTF-8 byte range lies inside the text on character
+boundaries; a reply whose root and parent refs (uri + cid) name existing posts of one
+thread; an external embed with uri, title and description, and a thumbnail that is an
+uploaded image of at most 1 MB. After a 429 it keeps answering 429 until
 ``ratelimit-reset``, as the PDS does.
 
 Faults are scripted per createRecord call number with the X fake's helpers::
@@ -35,6 +36,7 @@ from fakes.x_server import Fault
 
 MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
+THUMB_MAX_BYTES = 1_000_000
 COLLECTION = "app.bsky.feed.post"
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"
 
@@ -103,6 +105,8 @@ class FakeBluesky:
     calls: int = 0  # createRecord requests, answered or not
     logins: int = 0
     rejected: list[tuple[int, int]] = field(default_factory=list)  # (call, status)
+    blobs: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # cid -> (data, type)
+    listing_status: int | None = None  # e.g. 503: listRecords fails with it
 
     def __post_init__(self) -> None:
         self._faults: dict[int, Fault] = {}
@@ -224,6 +228,13 @@ class FakeBluesky:
             external = embed.get("external") or {}
             if not all(isinstance(external.get(k), str) for k in ("uri", "title", "description")):
                 return "Invalid app.bsky.embed.external: uri, title and description are required"
+            thumb = external.get("thumb")
+            if thumb is not None:
+                blob = self.blobs.get((thumb.get("ref") or {}).get("$link", ""))
+                if blob is None or not blob[1].startswith("image/"):
+                    return "Invalid app.bsky.embed.external: thumb is not an uploaded image"
+                if len(blob[0]) > THUMB_MAX_BYTES:
+                    return "Invalid app.bsky.embed.external: thumb is larger than 1 MB"
         return None
 
     def create(self, body: dict) -> tuple[int, dict]:
@@ -243,6 +254,21 @@ class FakeBluesky:
             cid = "bafyrei" + "".join(_B32[b % 32] for b in digest.digest())[:52]
             self.posts.append(Post(uri, cid, record, time.time()))
         return 200, {"uri": uri, "cid": cid, "validationStatus": "valid"}
+
+    def upload(self, data: bytes, content_type: str) -> tuple[int, dict]:
+        cid = "bafkrei" + "".join(_B32[b % 32] for b in hashlib.sha256(data).digest())[:52]
+        with self._lock:
+            self.blobs[cid] = (data, content_type)
+        blob = {"$type": "blob", "ref": {"$link": cid}, "mimeType": content_type, "size": len(data)}
+        return 200, {"blob": blob}
+
+    def recent(self, query: dict[str, list[str]]) -> tuple[int, dict]:
+        """listRecords: the newest posts first, as the PDS lists them."""
+        if self.listing_status is not None:
+            return self.listing_status, invalid("Upstream failure", "InternalServerError")
+        limit = int((query.get("limit") or ["50"])[0])
+        newest = self.posts[::-1][:limit]
+        return 200, {"records": [{"uri": p.uri, "cid": p.cid, "value": p.record} for p in newest]}
 
     def get(self, query: dict[str, list[str]]) -> tuple[int, dict]:
         rkey = (query.get("rkey") or [""])[0]
@@ -291,14 +317,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
-        if url.path != "/xrpc/com.atproto.repo.getRecord":
+        routes = {
+            "/xrpc/com.atproto.repo.getRecord": self.state.get,
+            "/xrpc/com.atproto.repo.listRecords": self.state.recent,
+        }
+        if url.path not in routes:
             return self._send(404, invalid("Method not implemented", "MethodNotImplemented"))
         if not self.state.authorised(self.headers.get("Authorization", "")):
             return self._send(401, invalid("Authentication Required", "AuthenticationRequired"))
-        self._send(*self.state.get(parse_qs(url.query)))
+        self._send(*routes[url.path](parse_qs(url.query)))
 
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
+        if path == "/xrpc/com.atproto.repo.uploadBlob":
+            length = int(self.headers.get("Content-Length") or 0)
+            data = self.rfile.read(length) if length else b""
+            if not self.state.authorised(self.headers.get("Authorization", "")):
+                return self._send(401, invalid("Authentication Required", "AuthenticationRequired"))
+            return self._send(*self.state.upload(data, self.headers.get("Content-Type", "")))
         body = self._json()
         if path == "/xrpc/com.atproto.server.createSession":
             return self._send(*self.state.login(body))
