@@ -298,6 +298,7 @@ def faulty_day_fixture(tmp_path_factory):
         fakes.x.on_call(4, rate_limited(reset_in=1.5))
         fakes.telegram.retry_after(1, on_call=3)  # the newsroom chat's second message
         fakes.bluesky.on_call(3, rate_limited(reset_in=1))
+        fakes.bluesky.on_call(5, drop(create_post=True))  # made, but the answer is lost
         fakes.mastodon.on_call(2, drop(create_post=True))  # made, but the answer is lost
 
         first = briefcast("run", "--date", DAY, config=config, keys=keys)
@@ -377,7 +378,30 @@ def test_bluesky_thread_is_complete_chained_and_linked(faulty_day):
     assert {p.root for p in posts[1:]} == {posts[0].uri}
     assert all(uri.startswith("https://") for p in posts for _, uri in p.links)
     assert posts[1].card is not None and [p.card for p in posts[2:]] == [None] * (len(posts) - 2)
-    assert fakes.bluesky.rejected == [(3, 429)] and fakes.bluesky.logins == 1
+    # the 429 was waited out; post 4's lost answer was read back, not posted again
+    assert fakes.bluesky.rejected == [(3, 429), (5, 0)] and fakes.bluesky.logins == 1
+    assert fakes.bluesky.calls == len(texts) + 1
+
+
+def test_the_report_shows_the_hard_bounce_and_links_to_every_post(faulty_day):
+    fakes, data = faulty_day["fakes"], faulty_day["data"]
+    result = briefcast(
+        "report", "--json", config=data.parent / "briefcast.toml", keys=faulty_day["keys"]
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    channels = {c["channel"]: c for c in json.loads(result.stdout)["channels"]}
+    addresses = faulty_day["addresses"]
+    assert (channels["smtp"]["sent"], channels["smtp"]["bounced"]) == (len(addresses) - 1, 1)
+    assert channels["sendgrid"]["sent"] == len(addresses)
+    assert channels["x"]["posts"] == [f"https://x.com/i/status/{p.id}" for p in fakes.x.posts]
+    assert channels["bluesky"]["posts"] == [
+        f"https://bsky.app/profile/{p.uri.split('/')[2]}/post/{p.uri.rsplit('/', 1)[1]}"
+        for p in fakes.bluesky.posts
+    ]
+    assert channels["mastodon"]["posts"] == [
+        f"https://social.example/@gazette/{s.id}" for s in fakes.mastodon.statuses
+    ]
+    assert channels["telegram"]["posts"][0].startswith("https://t.me/")
 
 
 def test_mastodon_thread_is_complete_and_the_lost_answer_posted_once(faulty_day):
