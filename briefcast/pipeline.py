@@ -196,7 +196,9 @@ def deliver(
         adapter.close()
     if report.rejected and not test_send:
         suppress_hard_bounces(settings, channel, report.rejected)
-    record_events(settings, edition.edition_id, channel, report, getattr(adapter, "post_links", {}))
+    if not test_send:
+        links = getattr(adapter, "post_links", {})
+        record_events(settings, edition.edition_id, channel, report, links)
     return report
 
 
