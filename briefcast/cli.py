@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from briefcast import cli_report, cli_subscribers, cli_web
+from briefcast import cli_ledger, cli_report, cli_subscribers, cli_web
 from briefcast.config import ConfigFileError, Settings, load_settings
 
 app = typer.Typer(
@@ -107,10 +107,13 @@ def resolve_hint(result: dict, config: Path | None) -> str:
     channel = doubtful[0]["channel"] if len(doubtful) == 1 else "CHANNEL"
     return (
         f"In doubt: {counts}. A run stopped (or is still running) between claiming these "
-        "deliveries and recording them, so they may have gone out. Check with the provider, "
+        "deliveries and recording them, so they may have gone out. "
+        f"`briefcast ledger reconcile{options}` settles those the provider can confirm; "
+        "check the rest with the provider, "
         f"then settle them: `briefcast ledger resolve {channel} sent{options}` if they arrived, "
         f"or `briefcast ledger resolve {channel} resend{options}` to send them on the next run "
-        "(add --target for one delivery; `briefcast ledger status` lists them by state)."
+        "(add --target for one delivery, --targets-file for a list; "
+        f"`briefcast ledger list --state in-doubt{options}` lists them)."
     )
 
 
@@ -327,46 +330,9 @@ def ledger_status(
     console.print(table)
 
 
-@ledger_app.command("resolve")
-def ledger_resolve(
-    channel: Annotated[str, typer.Argument(help="Channel name.")],
-    outcome: Annotated[str, typer.Argument(help="'sent' (it arrived) or 'resend'.")],
-    config: ConfigOption = None,
-    edition_date: DateOption = None,
-    target: Annotated[str | None, typer.Option(help="One target; default: all in doubt.")] = None,
-    receipt: Annotated[
-        str | None,
-        typer.Option(
-            help="With 'sent' and --target: the provider's id for it (the X post id, so the "
-            "rest of the thread replies to it)."
-        ),
-    ] = None,
-) -> None:
-    """Settle deliveries left in flight by a crashed run."""
-    from briefcast import pipeline
-
-    if outcome not in {"sent", "resend"}:
-        console.print("[red]error:[/red] outcome must be 'sent' or 'resend'")
-        raise typer.Exit(2)
-    if receipt is not None and (outcome != "sent" or not target or not receipt.strip()):
-        console.print("[red]error:[/red] --receipt goes with 'sent' and one --target")
-        raise typer.Exit(2)
-    settings = _settings(config)
-    edition_id = (_date(edition_date) or pipeline.today_in(settings)).isoformat()
-    count = pipeline.ledger_for(settings).resolve(
-        edition_id, channel, target, outcome == "sent", receipt=receipt and receipt.strip()
-    )
-    if not count:
-        which = f"{channel} {target}" if target else channel
-        console.print(
-            f"[yellow]Nothing in doubt for {escape(which)} in edition {edition_id}[/yellow]; "
-            f"`briefcast ledger status --date {edition_id}` shows its deliveries by channel.",
-            highlight=False,
-        )
-        raise typer.Exit(1)
-    console.print(f"{count} in-doubt deliveries marked {outcome} ({datetime.now():%H:%M:%S})")
-
-
+ledger_app.command("list")(cli_ledger.list_)
+ledger_app.command("resolve")(cli_ledger.resolve)
+ledger_app.command("reconcile")(cli_ledger.reconcile)
 app.add_typer(cli_subscribers.app, name="subscribers")
 app.command("web")(cli_web.web)
 app.command("report")(cli_report.report)

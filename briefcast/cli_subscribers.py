@@ -129,14 +129,27 @@ def list_(status: StatusOption = None, config: ConfigOption = None) -> None:
 def export(
     file: Annotated[Path | None, typer.Argument(help="Output CSV (default: stdout).")] = None,
     status: StatusOption = None,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Write every value exactly as stored, for programs; never open such a file "
+            "in a spreadsheet.",
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Export subscribers as CSV, every status and timestamp included."""
+    """Export subscribers as CSV, every status and timestamp included.
+
+    Safe to open in a spreadsheet: a name or address beginning with =, +, -, @, a tab or
+    a carriage return is written with a leading ' so it shows as text instead of running
+    as a formula (remove the ' before importing such a row again, or export with --raw).
+    """
     _check_status(status)
     engine = _engine(config)
     if file is None:
-        count = subscribers.export_csv(engine, sys.stdout, status)
+        count = subscribers.export_csv(engine, sys.stdout, status, raw=raw)
     else:
         with file.open("w", newline="", encoding="utf-8") as handle:
-            count = subscribers.export_csv(engine, handle, status)
+            count = subscribers.export_csv(engine, handle, status, raw=raw)
     warn(f"{count} subscribers exported")

@@ -11,7 +11,7 @@ import typer
 
 from briefcast.config import ConfigFileError, load_settings
 
-_TOKEN_PATH = re.compile(r"^(/u/|/confirm/)[^?\s]+")
+_TOKEN_PATH = re.compile(r"^(.*?/u/|.*?/confirm/|.*?/review/)[^?\s]+")
 
 
 class RedactLinkTokens(logging.Filter):
@@ -39,6 +39,7 @@ def web(
     import uvicorn
 
     from briefcast.web.app import create_app
+    from briefcast.web.serving import server_config
 
     try:
         settings = load_settings(config)
@@ -46,8 +47,6 @@ def web(
     except ConfigFileError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    server_config = uvicorn.Config(
-        app, host=host or settings.web.host, port=port or settings.web.port
-    )
+    where = {"host": host or settings.web.host, "port": settings.web.port if port is None else port}
     logging.getLogger("uvicorn.access").addFilter(RedactLinkTokens())
-    uvicorn.Server(server_config).run()
+    uvicorn.Server(server_config(app, settings, **where)).run()

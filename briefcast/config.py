@@ -43,10 +43,14 @@ def resolve_secret(value: Any) -> Any:
     """Turn ``{env = "NAME"}`` or ``{prefect_secret = "name"}`` into the secret's value."""
     if isinstance(value, dict) and set(value) == {"env"}:
         name = value["env"]
+        if not isinstance(name, str) or not name:
+            raise ValueError('the env reference takes a variable name: { env = "NAME" }')
         if name not in os.environ:
             raise ValueError(f"environment variable {name} is not set")
         return os.environ[name]
     if isinstance(value, dict) and set(value) == {"prefect_secret"}:
+        if not isinstance(value["prefect_secret"], str) or not value["prefect_secret"]:
+            raise ValueError('the reference takes a block name: { prefect_secret = "name" }')
         from briefcast.prefect_secrets import load_prefect_secret
 
         return load_prefect_secret(value["prefect_secret"])
@@ -106,6 +110,39 @@ class Edition(Strict):
     cache_dir: str = ""
 
 
+class Design(Strict):
+    """The email's look; every channel shares the brand colour and the logo."""
+
+    brand_color: str = Field(
+        "#0f5e78",
+        pattern=r"^#[0-9a-fA-F]{6}$",
+        description="Accent for the masthead, kickers, links and buttons (#rrggbb); darkened "
+        "or lightened where needed so text keeps a 4.5:1 contrast in light and dark mode.",
+    )
+    logo_url: str = Field(
+        "", description="https URL of a logo image for the masthead; default: the name in type."
+    )
+    logo_width: int = Field(200, ge=40, le=560, description="Logo width in CSS pixels.")
+    tagline: str = Field("", description="A short line under the masthead.")
+
+    @field_validator("logo_url")
+    @classmethod
+    def _http_logo(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("logo_url must be an http(s) URL")
+        return value
+
+
+class UtmTags(Strict):
+    """UTM parameters added to story links in one channel's variant ({edition} and {date}
+    in a value are replaced by the edition's id and date)."""
+
+    source: str = ""
+    medium: str = ""
+    campaign: str = ""
+    content: str = ""
+
+
 class Database(Strict):
     url: str = ""
 
@@ -147,11 +184,66 @@ class WebSmtp(Strict):
         return self.port or {"starttls": 587, "tls": 465, "plain": 25}[self.security]
 
 
+class WebLimits(Strict):
+    """How much the public web app accepts (``[web.limits]``). Rates read like "5/hour",
+    "1 per 5 minutes" (the ``limits`` library's notation)."""
+
+    storage_url: str = Field(
+        "memory://",
+        description="Where the rate counters live: memory:// for one process, "
+        "redis://HOST:6379/0 when several web processes serve.",
+    )
+    key_prefix: str = Field("briefcast", pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
+    per_client: str = Field("10/hour", description="Subscribe requests from one client IP.")
+    overall: str = Field("200/hour", description="Subscribe requests from everyone together.")
+    per_mailbox: str = Field(
+        "1 per 5 minutes;3 per day",
+        description="Confirmation mails to one mailbox (name+tag@ counts as name@).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto headers are believed; nobody else's are.",
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies get 413.")
+    pending_days: int = Field(
+        7, ge=1, le=90, description="Never-confirmed sign-ups are deleted after this many days."
+    )
+
+    @field_validator("per_client", "overall", "per_mailbox")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError('write a rate like "10/hour" or "1 per 5 minutes"') from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {item!r}") from None
+        return value
+
+
 class Web(Strict):
     """The subscriber web app, ``briefcast web`` (``[web]``)."""
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    root_path: str = Field(
+        "",
+        pattern=r"^(/[A-Za-z0-9._~-]+)*$",
+        description="Path prefix under which a reverse proxy serves the app, e.g. /newsletter.",
+    )
     secret: Secret | None = Field(
         None,
         description="HMAC key for subscriber links; default: a key kept in the data folder.",
@@ -159,6 +251,21 @@ class Web(Strict):
     sendgrid_webhook_public_key: str = Field(
         "", description="Signed Event Webhook verification key (base64 DER or PEM)."
     )
+    allow_unsigned_webhook: bool = Field(
+        False,
+        description="Accept SendGrid events without a signature (unsafe: anyone can post them).",
+    )
+    webhook_max_age_seconds: int = Field(
+        25 * 3600,
+        ge=60,
+        description="Signed events older than this are refused (SendGrid retries for 24 h).",
+    )
+    resubscribe_suppressed: bool = Field(
+        False,
+        description="A bounced or complained address may come back through a fresh double "
+        "opt-in (a confirmation link issued after the bounce or complaint).",
+    )
+    limits: WebLimits = WebLimits()
     operator_token: Secret | None = Field(
         None, description="Opens the operator report page (/operator); unset: the page is off."
     )
@@ -197,6 +304,13 @@ class Schedule(Strict):
         default_factory=list,
         description="Who gets the [TEST] copy of the edition before the approval pause.",
     )
+    max_lateness_hours: float = Field(
+        6,
+        gt=0,
+        le=168,
+        description="A scheduled run that starts this much after the edition was due (its "
+        "cron time) sends nothing: the edition is stale. A run for an explicit date is not held.",
+    )
 
     @field_validator("cron")
     @classmethod
@@ -229,6 +343,12 @@ class Settings(Strict):
     schedule: Schedule = Schedule()
     subscribers: dict[str, Any] = Field(default_factory=dict)
     web: Web = Web()
+    design: Design = Design()
+    utm: dict[str, UtmTags] = Field(
+        default_factory=dict,
+        description="Per variant (email, x, telegram, ...): UTM tags on story links; "
+        "no table, no tags.",
+    )
 
     base_dir: Path = Field(PROJECT_ROOT, exclude=True)
     source_file: Path | None = Field(None, exclude=True)

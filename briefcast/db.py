@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,12 +13,27 @@ from sqlalchemy import Engine, MetaData, create_engine, event
 metadata = MetaData()
 
 
+def _private_sqlite_file(name: str) -> None:
+    """Subscriber addresses live here: create the file for its owner only (SQLite gives its
+    -wal and -shm files the same mode), and take other users' access off an existing one."""
+    if name in ("", ":memory:") or name.startswith("file:"):
+        return
+    try:
+        os.close(os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        mode = os.stat(name).st_mode
+        if mode & 0o007:
+            with contextlib.suppress(PermissionError):  # someone else's file: theirs to fix
+                os.chmod(name, stat.S_IMODE(mode) & ~0o007)
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_file(url.removeprefix("sqlite:///"))
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from briefcast.config import Dispatch
 from briefcast.ledger import FAILED, IN_FLIGHT, PENDING, SENT, Ledger
 from briefcast.models import RenderedEdition
+from briefcast.reconcile import settle_from_provider
 from channels.base import Channel, Delivery, Receipt
 from channels.errors import (
     AuthError,
@@ -83,6 +84,7 @@ def dispatch_channel(
     report.planned = len(planned)
     ledger.ensure(edition.edition_id, channel, [d.target for d in planned])
     ledger.reopen_retryable(edition.edition_id, channel)
+    settle_from_provider(adapter, ledger, edition.edition_id, channel, planned)  # found: sent
     rows = ledger.rows(edition.edition_id, channel)
     receipts = {t: r.receipt for t, r in rows.items() if r.state == SENT and r.receipt}
 

@@ -125,6 +125,18 @@ def write_archive(settings: Settings, edition: RenderedEdition) -> Path:
     return path
 
 
+def write_review_copy(settings: Settings, edition: RenderedEdition) -> str:
+    """An edition awaiting approval, kept out of the public archive; return the reviewer's
+    unguessable link to it (``/review/{token}`` on ``briefcast web``)."""
+    from briefcast import subscribers
+    from briefcast.web import links
+
+    path = settings.data_dir / "review" / f"{edition.edition_id}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(edition.email.html, encoding="utf-8")
+    return links.review_url(settings, subscribers.link_secret(settings), edition.edition_id)
+
+
 def open_channel(
     settings: Settings,
     channel: str,

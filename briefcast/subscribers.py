@@ -430,8 +430,22 @@ def import_csv(
     return report
 
 
-def export_csv(engine: Engine, out: IO[str], status: str | None = None) -> int:
-    """Write the subscribers (all, or one status) as CSV; return how many rows."""
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula gets a leading ``'``.
+    (Addresses such as ``=cmd|' /C calc'!A0@example.org`` are valid, and so are names.)"""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+def export_csv(
+    engine: Engine, out: IO[str], status: str | None = None, *, raw: bool = False
+) -> int:
+    """Write the subscribers (all, or one status) as CSV; return how many rows.
+
+    Cells that a spreadsheet would run as a formula are neutralised (``spreadsheet_safe``)
+    unless ``raw``."""
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
     count = 0
@@ -439,7 +453,8 @@ def export_csv(engine: Engine, out: IO[str], status: str | None = None) -> int:
         values = []
         for column in EXPORT_COLUMNS:
             value = getattr(subscriber, column)
-            values.append(value.isoformat() if isinstance(value, datetime) else value or "")
+            text = value.isoformat() if isinstance(value, datetime) else value or ""
+            values.append(text if raw else spreadsheet_safe(text))
         writer.writerow(values)
         count += 1
     return count

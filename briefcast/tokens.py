@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
+import re
 import secrets
 from pathlib import Path
 
@@ -22,8 +24,19 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: the URL-safe alphabet, no padding, and the one canonical spelling of the bytes.
+    A lenient decoder skips stray characters and ignores the last character's spare bits, so
+    many strings would name one token."""
+    if not _B64URL.fullmatch(text):
+        raise ValueError("not unpadded base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not the canonical base64url spelling")
+    return data
 
 
 def sign(secret: str, purpose: str, address: str) -> str:
@@ -50,12 +63,24 @@ def verify(secret: str, purpose: str, token: str) -> str:
 
 
 def local_secret(data_dir: Path) -> str:
-    """A per-installation secret for when none is configured (development and demos)."""
+    """A per-installation secret for when none is configured (development and demos).
+
+    The file is readable by its owner only from the moment it exists, and appears whole:
+    written under a temporary name, then linked into place (two processes starting at
+    once end up with the same key)."""
     path = data_dir / "link-secret"
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(32)
-    path.write_text(value)
-    path.chmod(0o600)
+    draft = data_dir / f".link-secret.{secrets.token_hex(8)}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
+        os.link(draft, path)
+    except FileExistsError:
+        return path.read_text().strip()
+    finally:
+        draft.unlink(missing_ok=True)
     return value

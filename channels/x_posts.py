@@ -19,12 +19,14 @@ v1.1 ``upload.twitter.com`` endpoint is used only when v2 answers 404 or 403.
 
 from __future__ import annotations
 
+import html
 import io
 import logging
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import requests
@@ -58,6 +60,7 @@ MAX_WEIGHTED_LENGTH = 280
 IMAGE_MAX_BYTES = 5 * 1024 * 1024  # X's limit for a simple image upload
 ALT_TEXT_MAX = 1000
 DEFAULT_RATE_LIMIT_WAIT = 60.0  # a 429 without x-rate-limit-reset: never retry at once
+TIMELINE_PAGES = 32  # 100 posts a page: the 3,200 X keeps readable
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
 MEDIA_TYPES = {extension: content_type for content_type, extension in IMAGE_TYPES.items()}
 
@@ -183,6 +186,18 @@ def may_have_arrived(exc: Exception) -> bool:
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
         return not isinstance(reason, NewConnectionError)
     return isinstance(exc, requests.Timeout)
+
+
+def comparable_text(text: str) -> str:
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def as_written(text: str, entities: dict | None) -> str:
+    """A post's text as X shows it, back as we wrote it: t.co links unwrapped, &amp; undone."""
+    for url in (entities or {}).get("urls", []):
+        if url.get("url") and url.get("expanded_url"):
+            text = text.replace(url["url"], url["expanded_url"], 1)
+    return comparable_text(html.unescape(text))
 
 
 # -- v2 media upload (tweepy 4.17 has none) --------------------------------------
@@ -445,6 +460,45 @@ class XChannel(BaseChannel):
                 HostRewrite(UPLOAD_ORIGIN, s.upload_base_url, s.timeout_seconds),
             )
         return self._api
+
+    def find_sent(self, deliveries: Sequence[Delivery], since: datetime) -> dict[str, str]:
+        """Which of these posts the account has made since ``since``: {target: post id}.
+
+        Reads the account's own timeline (X API v2 ``GET /2/users/:id/tweets``) and matches
+        the exact text, as X shows it: links wrapped in t.co (unwrapped here from the
+        post's entities) and &, <, > escaped. X refuses a second post with the same text,
+        so a match is the post itself. Raises a DeliveryError when X does not let us look.
+        """
+        wanted = {comparable_text(d.payload.text): d.target for d in deliveries}
+        if not wanted:
+            return {}
+        found: dict[str, str] = {}
+        try:
+            user_id = self._client.get_me(user_auth=True).data.id
+            pages = tweepy.Paginator(
+                self._client.get_users_tweets,
+                user_id,
+                user_auth=True,
+                start_time=since,
+                max_results=100,
+                tweet_fields=["created_at", "entities"],
+                limit=TIMELINE_PAGES,
+            )
+            for page in pages:
+                for post in page.data or []:  # newest first: the oldest match wins
+                    target = wanted.get(as_written(post.text, post.entities))
+                    if target is not None:
+                        found[target] = str(post.id)
+        except tweepy.Forbidden as exc:
+            raise PermanentError(
+                f"X does not let this app read the account's posts ({_detail(exc)}); "
+                "look at the account by hand",
+                channel=NAME,
+                status=exc.response.status_code,
+            ) from exc
+        except (tweepy.TweepyException, requests.RequestException) as exc:
+            raise map_error(exc) from exc
+        return found
 
     def close(self) -> None:
         self._client.session.close()

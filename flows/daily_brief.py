@@ -27,6 +27,7 @@ from briefcast.preview import write_preview
 from channels.base import Recipient
 from flows import artifacts
 from flows.approval import Decision, wait_for_approval
+from flows.lateness import refuse_if_late
 from flows.report_artifact import publish_edition_report
 
 
@@ -117,14 +118,19 @@ def preview_folder(settings: Settings, edition_id: str) -> Path:
     return settings.data_dir / "preview" / edition_id
 
 
-def show_email_html(settings: Settings, edition: RenderedEdition, *, archive: bool) -> str:
-    """Write the preview files (and the archive page if the edition may go out); return a link."""
+def show_email_html(
+    settings: Settings, edition: RenderedEdition, *, archive: bool, review: bool = False
+) -> str:
+    """Write the preview files (and the archive page if the edition goes out now, or the
+    reviewer's unlisted copy if it awaits approval); return a link."""
     folder = write_preview(edition, preview_folder(settings, edition.edition_id))
     html_file = folder / "email.html"
     if archive:
         pipeline.write_archive(settings, edition)
         base = settings.publication.web_base_url.rstrip("/")
         url = f"{base}/archive/{edition.edition_id}"
+    elif review:
+        url = pipeline.write_review_copy(settings, edition)
     else:
         url = html_file.resolve().as_uri()
     artifacts.publish_email_html(edition, url, html_file)
@@ -248,6 +254,8 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
     )
     run_id = str(flow_run.get_id() or uuid.uuid4().hex)
     channels = chosen_channels(settings, brief.channels)
+    if (late := refuse_if_late(settings, brief, edition_date)) is not None:
+        return late  # a scheduled run started long after the edition was due: nothing sent
 
     gathered = gather_task(settings, edition_date)
     if not gathered.articles:
@@ -257,7 +265,10 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
     edition, gathered = pipeline.as_first_sent(settings, edition, gathered)
     test_only = bool(brief.test_to) and not brief.require_approval
     goes_out = not brief.dry_run and not test_only
-    html_link = show_email_html(settings, edition, archive=goes_out)
+    awaits_approval = goes_out and brief.require_approval
+    html_link = show_email_html(
+        settings, edition, archive=goes_out and not awaits_approval, review=awaits_approval
+    )
     artifacts.publish_preview(edition, gathered, html_link)
     result: dict = {
         "edition_id": edition.edition_id,

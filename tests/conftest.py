@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 PG_URL = os.environ.get("BRIEFCAST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BRIEFCAST_TEST_REDIS", "redis://127.0.0.1:6379/0")
 CHROMIUM = os.environ.get("BRIEFCAST_CHROMIUM", "/usr/bin/chromium")
 REQUIRE = os.environ.get("BRIEFCAST_REQUIRE_SERVICES") == "1"
 
@@ -43,6 +44,17 @@ def postgres_url():
     get_engine(url).dispose()
     admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
     admin.close()
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis URL that answers; each test keeps its keys apart with its own key prefix."""
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        _missing(f"Redis not reachable at {REDIS_URL}: {exc}".splitlines()[0])
+    return REDIS_URL
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,12 @@ answer its pause from the test, as an operator does in the UI.
 
 from __future__ import annotations
 
+import re
 import threading
 from email import message_from_bytes
 from email.policy import default
 
+import httpx
 import pytest
 from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
     EDITION_DATE,
@@ -22,6 +24,7 @@ from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
     wait_for,
     write_newsroom,
 )
+from web_support import listening_socket, served
 
 from briefcast.params import BriefParameters
 
@@ -172,21 +175,42 @@ def test_approval_sends_a_test_copy_pauses_then_delivers_once_approved(newsroom)
     background = BackgroundRun(brief(newsroom, require_approval=True))
     run_id = wait_for(background.paused_run_id, timeout=60, what="the run to pause")
 
-    # While paused: the editor has the test copy, the reviewer the archive page; nobody else.
+    # While paused: the editor has the test copy, the reviewer an unlisted page; nobody else.
     (proof,) = newsroom.proof_editions(EDITION)
     assert [p.stem for p in (proof / "email").glob("*.eml")] == [EDITOR]
-    assert newsroom.archive(EDITION).is_file()
+    assert not newsroom.archive(EDITION).exists()  # not public before it is approved
     assert newsroom.emails(EDITION) == []
     found = run_artifacts(run_id)
     assert {"brief-preview", "brief-email-html", "brief-test-send-report"} <= set(found)
+    reviewer_sees_only_the_review_page(newsroom, found["brief-email-html"].data)
 
     resume_flow_run(run_id, run_input={"approve": True, "note": "looks good"})
     state = background.finish()
 
     assert state.is_completed(), state.message
     assert newsroom.emails(EDITION) == sorted(SUBSCRIBERS)
+    assert newsroom.archive(EDITION).is_file()  # public once it went out
     assert state.result()["decision"] == "approved by an operator: looks good"
     assert "brief-delivery-report" in run_artifacts(run_id)
+
+
+def reviewer_sees_only_the_review_page(newsroom, link_artifact: str) -> None:
+    """Over HTTP from ``briefcast web``: the artifact's review link shows the edition; the
+    archive neither lists nor serves it, and a made-up review link finds nothing."""
+    from briefcast.config import load_settings
+
+    match = re.search(r"http://127\.0\.0\.1:8765(/review/[A-Za-z0-9_.-]+)", link_artifact)
+    assert match, link_artifact
+    sock, base = listening_socket()
+    with served(load_settings(newsroom.config), sock):
+        review = httpx.get(base + match.group(1))
+        index = httpx.get(base + "/archive")
+        archived = httpx.get(f"{base}/archive/{EDITION}")
+        guessed = httpx.get(f"{base}/review/{EDITION}")
+    assert review.status_code == 200 and "River bridge reopens" in review.text
+    assert review.headers["cache-control"] == "no-store"
+    assert EDITION not in index.text and "/review/" not in index.text
+    assert archived.status_code == 404 and guessed.status_code == 404
 
 
 def test_a_rejected_edition_sends_nothing_and_says_why(newsroom):

@@ -100,8 +100,8 @@ def test_an_operator_rejects_then_approves_the_edition(served):
     shown = artifacts_of(served, first.id)
     assert {"brief-preview", "brief-email-html", "brief-test-send-report"} <= set(shown)
     assert "River bridge reopens after six months of repairs" in shown["brief-preview"].data
-    assert f"/archive/{EDITION}" in shown["brief-email-html"].data
-    assert room.archive(EDITION).is_file()  # the reviewer's link works while paused
+    assert "/review/" in shown["brief-email-html"].data  # the reviewer's unlisted link
+    assert not room.archive(EDITION).exists()  # nothing public before approval
     (proof,) = room.proof_editions(EDITION)
     assert [p.stem for p in (proof / "email").glob("*.eml")] == [EDITOR]
 

@@ -58,15 +58,20 @@ def test_long_edition_splits_between_stories(tmp_path):
     messages = [m.text for m in render(tmp_path, articles).telegram_messages]
 
     assert len(messages) > 2
-    assert all(t.startswith("<b><a href=") for t in messages[1:])  # each starts a story
+    assert all(t.startswith("<b>Story number") for t in messages[1:])  # each starts a story
     for text in messages:
         assert utf16_len(text) <= 4096
         assert validate_telegram_html(text) == []
     for n in range(30):  # every story sits whole in one message
-        holding = [t for t in messages if f"Story number {n}</a>" in t]
+        holding = [t for t in messages if f"<b>Story number {n}</b>" in t]
         assert len(holding) == 1
-        assert holding[0].count(f"Story {n} detail") == 2 * 6
-        assert f'href="https://ledger.example.org/story-{n}?a=1&amp;b=2">Read more' in holding[0]
+        if n == 0:  # the lead in full
+            assert holding[0].count(f"Story {n} detail") == 2 * 6
+        else:  # the others as cards: a short summary
+            assert 1 <= holding[0].count(f"Story {n} detail") < 2 * 6
+        # One link per story: to the story itself.
+        link = f'href="https://ledger.example.org/story-{n}?a=1&amp;b=2">'
+        assert link in holding[0] and sum(t.count(link) for t in messages) == 1
 
 
 def test_one_huge_story_splits_into_well_formed_pieces(tmp_path):
@@ -158,7 +163,7 @@ def test_photo_caption_fits_1024_and_keeps_the_link(tmp_path):
     assert validate_telegram_html(photo.caption, 1024) == []
     assert "…" in photo.caption
     assert photo.caption.endswith(
-        '<a href="https://ledger.example.org/story-0?a=1&amp;b=2">Read more →</a>'
+        '<a href="https://ledger.example.org/story-0?a=1&amp;b=2">Read the full story →</a>'
     )
 
 
@@ -177,7 +182,7 @@ def test_the_footer_never_arrives_as_a_message_of_its_own(tmp_path):
         messages = [m.text for m in render(tmp_path, articles).telegram_messages]
 
         for text in messages:
-            assert "Read more" in text, (count, text)  # every message carries a story
+            assert "→</a>" in text, (count, text)  # every message carries a story
             assert utf16_len(text) <= 4096 and validate_telegram_html(text) == []
         assert messages[-1].endswith(">Subscribe</a>")
-        assert f"Story number {count - 1}</a>" in messages[-1]
+        assert f"<b>Story number {count - 1}</b>" in messages[-1]

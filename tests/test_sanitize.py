@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from briefcast.sanitize import clean_html, clean_text
+from briefcast.sanitize import clean_html, clean_text, plain_text
 
 BASE = "https://news.example/2026/11/story.html"
 
@@ -18,7 +18,8 @@ def test_scripts_handlers_and_dangerous_urls_are_removed():
     for bad in ("script", "document.cookie", "onclick", "onerror", "javascript:", "data:"):
         assert bad not in cleaned
     assert '<img src="https://news.example/a.png">' in cleaned
-    assert ">js</a>" in cleaned and ">data</a>" in cleaned  # link text survives, the URL does not
+    # The link text survives as plain text: an anchor without a link is not a link.
+    assert "js data" in cleaned and "<a" not in cleaned
 
 
 def test_relative_links_and_images_resolve_against_the_base():
@@ -32,7 +33,7 @@ def test_relative_links_and_images_resolve_against_the_base():
 
 def test_without_a_base_relative_links_are_dropped_but_their_text_kept():
     cleaned = clean_html('<p><a href="/elsewhere">elsewhere</a></p>')
-    assert cleaned == '<p><a rel="noopener">elsewhere</a></p>'
+    assert cleaned == "<p>elsewhere</p>"
 
 
 def test_allow_list_keeps_structure_and_unwraps_the_rest():
@@ -73,7 +74,8 @@ def test_clean_text_decodes_every_level_of_entity():
 
 def test_clean_text_strips_tags_and_scripts_and_folds_whitespace():
     assert clean_text("  <b>Bold</b>\n\t move <script>alert(1)</script> ") == "Bold move"
-    assert clean_text("&lt;em&gt;No. 5&lt;/em&gt; retires") == "No. 5 retires"
+    # Escaped markup is text: it was escaped in the source to be shown, not to be parsed.
+    assert clean_text("&lt;em&gt;No. 5&lt;/em&gt; retires") == "<em>No. 5</em> retires"
     assert clean_text("1 < 2 and 3 > 2") == "1 < 2 and 3 > 2"
 
 
@@ -81,3 +83,56 @@ def test_clean_text_keeps_non_ascii_and_emoji():
     text = "João Conceição meets 東京エレクトロン 🔋"
     assert clean_text(text) == text
     assert clean_text(None) == ""
+
+
+def test_escaped_markup_in_a_title_is_text_not_a_tag():
+    assert clean_text("Fix for &lt;template&gt; element in Safari") == (
+        "Fix for <template> element in Safari"
+    )
+    assert clean_text("Why &lt;br&gt; and &lt;script&gt; tags matter") == (
+        "Why <br> and <script> tags matter"
+    )
+    assert clean_text("Why &amp;lt;br&amp;gt; matters") == "Why <br> matters"  # escaped twice
+    # A plain-text field is never parsed for tags at all.
+    assert plain_text("Fix for <template> element in Safari") == (
+        "Fix for <template> element in Safari"
+    )
+    assert plain_text("Dockers&amp;#8217; union") == "Dockers’ union"
+
+
+def test_bidi_controls_and_zero_width_characters_are_removed_but_emoji_joiners_kept():
+    assert clean_text("invoice\u202egpj.exe") == "invoicegpj.exe"
+    assert plain_text("\ufeffHar\u200bbour \u2066pilots\u2069") == "Harbour pilots"
+    family = "\U0001f469\u200d\U0001f4bb coder \U0001f3f3\ufe0f\u200d\U0001f308"
+    assert plain_text(family) == family
+    assert plain_text("a\u200db") == "ab"
+    html = clean_html("<p>Read \u202ethe\u200b fine print</p>")
+    assert html == "<p>Read the fine print</p>"
+
+
+def test_links_that_are_not_valid_urls_become_text():
+    cleaned = clean_html(
+        '<p><a href="https://news.example/a b">spaced</a> '
+        '<a href="https://news.example/&quot;x">quoted</a> '
+        '<a href="https://news.example/ok">ok</a></p>',
+        BASE,
+    )
+    assert cleaned == (
+        '<p>spaced quoted <a href="https://news.example/ok" rel="noopener">ok</a></p>'
+    )
+
+
+def test_script_links_leave_no_inert_text_behind():
+    cleaned = clean_html('<p>Click <a href="javascript:alert(1)">javascript:alert(1)</a>.</p>')
+    assert "javascript" not in cleaned and "alert" not in cleaned
+
+
+def test_images_without_a_source_and_markdown_debris_are_dropped():
+    cleaned = clean_html(
+        '<p>Chart <img alt="chart" src=""> <img alt="x"> and '
+        "[the wiki](https://en.wikipedia.example/wiki/Port_(x) for more "
+        "![diagram](https://news.example/d.png</p>",
+        BASE,
+    )
+    assert "<img" not in cleaned
+    assert cleaned == "<p>Chart   and the wiki for more </p>"

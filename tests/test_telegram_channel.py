@@ -196,7 +196,7 @@ def rendered_long_edition() -> RenderedEdition:
             key=f"story-{n}",
             url=f"https://gazette.example/a/{n}",
             title=f"Story {n}: the <harbour> & the council",
-            summary_html=paragraph * (9 if n == 0 else 1),  # the lead alone is over the limit
+            summary_html=paragraph * (16 if n == 0 else 1),  # the lead alone is over the limit
             source="desk",
             published=datetime(2026, 11, 20, 6, tzinfo=UTC),
             hero=Image(url="https://gazette.example/img/lead.jpg") if n == 0 else None,

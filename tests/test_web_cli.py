@@ -40,3 +40,5 @@ def test_access_log_lines_keep_the_path_but_not_the_token():
     assert access_line("/u/cHVycG9zZQ.c2lnbmF0dXJl") == '127.0.0.1:5000 - "POST /u/… HTTP/1.1" 200'
     assert "c2ln" not in access_line("/confirm/abc.c2lnbmF0dXJl?utm=1")
     assert "/archive/2026-11-20" in access_line("/archive/2026-11-20")
+    assert access_line("/review/cmV2aWV3.c2lnbmF0dXJl").count("c2ln") == 0  # reviewer's link
+    assert "c2ln" not in access_line("/brief/u/abc.c2lnbmF0dXJl")  # behind a path prefix

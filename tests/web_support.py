@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -101,3 +102,35 @@ def confirmation_link(message) -> str:
     match = re.search(r"https?://\S+/confirm/\S+", text)
     assert match, f"no confirmation link in: {text!r}"
     return match.group(0)
+
+
+def listening_socket() -> tuple[socket.socket, str]:
+    """A socket listening on 127.0.0.1 (port 0) and its base URL: connections made before
+    uvicorn accepts wait in the backlog."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@contextmanager
+def served(settings: Settings, sock: socket.socket, **options):
+    """The app as ``briefcast web`` serves it (same uvicorn options), in a thread.
+
+    Leaving the block stops the server, and uvicorn first waits for the requests' background
+    tasks (the confirmation mails): count the mail after it."""
+    import uvicorn
+
+    from briefcast.web.app import create_app
+    from briefcast.web.serving import server_config
+
+    options.setdefault("log_level", "warning")
+    server = uvicorn.Server(server_config(create_app(settings), settings, **options))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()

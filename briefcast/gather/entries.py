@@ -6,11 +6,8 @@ import html
 import re
 from datetime import UTC, date, datetime, time, tzinfo
 
-from briefcast.sanitize import clean_text
-from briefcast.text import html_to_text, squash
-
-_FIRST_PARAGRAPH = re.compile(r"<p>.*?</p>", re.DOTALL)
-SUMMARY_MAX_CHARS = 600
+from briefcast.gather.summary import summary_html
+from briefcast.sanitize import clean_text, plain_text
 
 
 class SkipEntry(Exception):
@@ -22,32 +19,19 @@ class SkipEntry(Exception):
         self.entry = entry
 
 
-def first_paragraph(fragment: str) -> str:
-    """The first ``<p>`` of sanitized HTML, or the whole fragment if it has none."""
-    match = _FIRST_PARAGRAPH.search(fragment or "")
-    return match.group(0) if match else (fragment or "")
-
-
 def short_summary(fragment: str) -> str:
-    """A feed entry's summary for the brief: its first paragraph, and if that is longer than
-    SUMMARY_MAX_CHARS characters of text, the text cut at a word with an ellipsis.
+    """A feed entry's summary for the brief: its first meaningful text (see
+    briefcast.gather.summary), never the feed's boilerplate, capped at a word.
 
     Many feeds carry the whole article in the description; shown in full, twelve of them
     made a 340 KB text part and a Telegram digest of almost a hundred messages.
     """
-    first = first_paragraph(fragment)
-    text = squash(html_to_text(first))
-    if len(text) <= SUMMARY_MAX_CHARS:
-        return first
-    cut = text[: SUMMARY_MAX_CHARS - 1]
-    if " " in cut:
-        cut = cut[: cut.rindex(" ")]
-    return f"<p>{html.escape(cut.rstrip(' ,;:.-–—'), quote=False)}…</p>"
+    return summary_html(fragment)
 
 
 def text_to_html(text: str) -> str:
     """Plain text as HTML paragraphs (blank lines separate paragraphs)."""
-    paragraphs = [clean_text(p) for p in re.split(r"\n\s*\n", text or "")]
+    paragraphs = [plain_text(p) for p in re.split(r"\n\s*\n", text or "")]
     return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
 
 

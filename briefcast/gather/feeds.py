@@ -23,7 +23,7 @@ from briefcast.gather.entries import SkipEntry, as_datetime, label, short_summar
 from briefcast.gather.fetch import Fetched, SourceFailure
 from briefcast.gather.urls import absolute_url, canonical_url
 from briefcast.models import Article, Image, Section, SourceProblem
-from briefcast.sanitize import clean_html, clean_text
+from briefcast.sanitize import clean_html, clean_text, plain_text
 
 JSON_FEED_VERSION_PREFIX = "https://jsonfeed.org/version/"
 
@@ -103,7 +103,7 @@ def _entry_date(entry: Any, key: str) -> datetime | None:
 
 
 def _xml_entry(entry: Any, base: str) -> Article | SkipEntry:
-    title = clean_text(entry.get("title", ""))
+    title = _xml_text(entry, "title")
     link = canonical_url(absolute_url(entry.get("link", ""), base))
     name = label(title, entry.get("link", ""), entry.get("id", ""))
     if not title:
@@ -127,7 +127,7 @@ def _xml_entry(entry: Any, base: str) -> Article | SkipEntry:
         key=(entry.get("id") or "").strip() or link,
         url=link,
         title=title,
-        summary_html=short_summary(summary_html or body_html),
+        summary_html=short_summary(summary_html) or short_summary(body_html),
         author=clean_text(entry.get("author", "")),
         source="",
         published=published or updated,
@@ -136,6 +136,16 @@ def _xml_entry(entry: Any, base: str) -> Article | SkipEntry:
         sections=[Section(html=body_html)] if body_html else [],
         tags=[clean_text(t.get("term", "")) for t in entry.get("tags", []) if t.get("term")],
     )
+
+
+def _xml_text(entry: Any, key: str) -> str:
+    """A text construct as plain text: parsed as markup only when the feed says it is markup
+    (feedparser has already decoded a ``text/plain`` value; parsing it again would turn
+    an escaped "&lt;template&gt;" into a tag and drop it)."""
+    value = entry.get(key, "")
+    if (entry.get(f"{key}_detail") or {}).get("type") == "text/plain":
+        return plain_text(value)
+    return clean_text(value)
 
 
 def _xml_hero(entry: Any, base: str) -> Image | None:
@@ -182,7 +192,7 @@ def _json_feed_entries(fetched: Fetched) -> Iterable[Article | SkipEntry]:
 def _json_entry(item: Any, base: str) -> Article | SkipEntry:
     if not isinstance(item, dict):
         return SkipEntry("item is not a JSON object")
-    title = clean_text(_text(item.get("title")))
+    title = plain_text(_text(item.get("title")))  # JSON Feed: "plain text"
     raw_link = _text(item.get("url")) or _text(item.get("external_url"))
     link = canonical_url(absolute_url(raw_link, base))
     name = label(title, raw_link, _text(item.get("id")))
@@ -199,7 +209,9 @@ def _json_entry(item: Any, base: str) -> Article | SkipEntry:
         body_html = clean_html(_text(item.get("content_html")), link)
     else:
         body_html = text_to_html(_text(item.get("content_text")))
-    summary_html = short_summary(text_to_html(_text(item.get("summary"))) or body_html)
+    summary_html = short_summary(text_to_html(_text(item.get("summary")))) or short_summary(
+        body_html
+    )
     image = absolute_url(_text(item.get("image")) or _text(item.get("banner_image")), link)
     return Article(
         key=_text(item.get("id")).strip() or link,
@@ -212,7 +224,7 @@ def _json_entry(item: Any, base: str) -> Article | SkipEntry:
         updated=updated if published and updated and updated != published else None,
         hero=Image(url=image) if image else None,
         sections=[Section(html=body_html)] if body_html else [],
-        tags=[clean_text(t) for t in _list(item.get("tags")) if isinstance(t, str) and t.strip()],
+        tags=[plain_text(t) for t in _list(item.get("tags")) if isinstance(t, str) and t.strip()],
     )
 
 
@@ -234,5 +246,5 @@ def _json_authors(item: dict) -> str:
     authors = item.get("authors")
     if not isinstance(authors, list):  # JSON Feed 1.0 had a single "author"
         authors = [item.get("author")]
-    names = [clean_text(_text(a.get("name"))) for a in authors if isinstance(a, dict)]
+    names = [plain_text(_text(a.get("name"))) for a in authors if isinstance(a, dict)]
     return ", ".join(n for n in names if n)

@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 import frontmatter
 import markdown
 
-from briefcast.gather.entries import SkipEntry, as_datetime, first_paragraph
+from briefcast.gather.entries import SkipEntry, as_datetime
 from briefcast.gather.fetch import SourceFailure
+from briefcast.gather.summary import summary_html
 from briefcast.gather.urls import absolute_url, canonical_url
 from briefcast.models import (
     Article,
@@ -32,7 +33,7 @@ from briefcast.models import (
     SourceProblem,
     Teaser,
 )
-from briefcast.sanitize import clean_html, clean_text
+from briefcast.sanitize import clean_html, clean_text, plain_text
 
 MARKDOWN_EXTENSIONS = ["fenced_code", "sane_lists"]
 VIEW_HEADING = re.compile(r"^(?:(?:our|the)\s+view|.+['’]s?\s+view)$", re.IGNORECASE)
@@ -78,7 +79,7 @@ def read_markdown_article(path: Path, zone: ZoneInfo) -> Parsed:
         return Parsed(None)
 
     doc_title, chunks = split_sections(post.content)
-    title = clean_text(_str(meta.get("title"))) or doc_title
+    title = plain_text(_str(meta.get("title"))) or doc_title
     if not title:
         raise SkipEntry("no title in front matter")
     url = canonical_url(absolute_url(_str(meta.get("url"))))
@@ -94,14 +95,15 @@ def read_markdown_article(path: Path, zone: ZoneInfo) -> Parsed:
 
     notes: list[str] = []
     sections, view = _sections_and_view(chunks, _str(meta.get("view_heading")), url)
-    dek = clean_text(_str(meta.get("dek")))
+    dek = plain_text(_str(meta.get("dek")))
     lead_html = sections[0].html if sections else ""
     article = Article(
         key=_str(meta.get("guid")).strip() or url,
         url=url,
         title=title,
         dek=dek,
-        summary_html=first_paragraph(lead_html) or f"<p>{html.escape(dek, quote=False)}</p>",
+        summary_html=summary_html(lead_html)
+        or (f"<p>{html.escape(dek, quote=False)}</p>" if dek else ""),
         author=_authors(meta.get("author")),
         source="",
         published=published,
@@ -175,8 +177,8 @@ def _hero(value: Any, base: str, notes: list[str]) -> Image | None:
         return None
     return Image(
         url=url,
-        alt=clean_text(_str(data.get("alt"))),
-        caption=clean_text(_str(data.get("caption"))),
+        alt=plain_text(_str(data.get("alt"))),
+        caption=plain_text(_str(data.get("caption"))),
     )
 
 
@@ -185,11 +187,11 @@ def _source_links(value: Any, base: str, notes: list[str]) -> list[SourceLink]:
     for number, item in enumerate(value if isinstance(value, list) else [], start=1):
         item = item if isinstance(item, dict) else {}
         url = absolute_url(_str(item.get("url")), base)
-        title = clean_text(_str(item.get("title")))
+        title = plain_text(_str(item.get("title")))
         if not (url and title):
             notes.append(f"source link {number} needs a title and an http(s) url; left out")
             continue
-        links.append(SourceLink(title=title, url=url, note=clean_text(_str(item.get("note")))))
+        links.append(SourceLink(title=title, url=url, note=plain_text(_str(item.get("note")))))
     return links
 
 
@@ -198,24 +200,24 @@ def _teaser(value: Any, base: str, notes: list[str]) -> Teaser | None:
         return None
     item = value if isinstance(value, dict) else {}
     url = absolute_url(_str(item.get("url")), base)
-    title = clean_text(_str(item.get("title")))
+    title = plain_text(_str(item.get("title")))
     if not (url and title):
         notes.append("keep_reading needs a title and an http(s) url; left out")
         return None
-    return Teaser(title=title, url=url, summary=clean_text(_str(item.get("summary"))))
+    return Teaser(title=title, url=url, summary=plain_text(_str(item.get("summary"))))
 
 
 def _authors(value: Any) -> str:
     if isinstance(value, list):
-        return ", ".join(n for n in (clean_text(_str(v)) for v in value) if n)
+        return ", ".join(n for n in (plain_text(_str(v)) for v in value) if n)
     if isinstance(value, dict):
-        return clean_text(_str(value.get("name")))
-    return clean_text(_str(value))
+        return plain_text(_str(value.get("name")))
+    return plain_text(_str(value))
 
 
 def _tags(value: Any) -> list[str]:
     items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
-    return [t for t in (clean_text(_str(v)) for v in items) if t]
+    return [t for t in (plain_text(_str(v)) for v in items) if t]
 
 
 def _str(value: Any) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from briefcast.safe_urls import DEFAULT_PORTS, valid_url
 
 TRACKING_PARAMS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref"})
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _is_tracking(segment: str) -> bool:
@@ -40,9 +41,5 @@ def canonical_url(url: str) -> str:
 
 
 def absolute_url(url: str, base: str = "") -> str:
-    """``url`` resolved against ``base``; empty unless the result is http(s)."""
-    url = (url or "").strip()
-    if not url:
-        return ""
-    resolved = urljoin(base, url) if base else url
-    return resolved if urlsplit(resolved).scheme.lower() in DEFAULT_PORTS else ""
+    """``url`` resolved against ``base`` and validated (see valid_url); "" if not http(s)."""
+    return valid_url(url, base)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from briefcast.config import Settings
 from briefcast.models import Gathered, RenderedEdition
-from briefcast.render.context import edition_context
+from briefcast.render.cards import build_cards
+from briefcast.render.context import edition_context, link_tagger, tagged_articles
 from briefcast.render.errors import RenderError
 from briefcast.render.newsletter import render_email
 from briefcast.render.social_posts import build_bluesky_posts, build_mastodon_posts
@@ -22,7 +23,13 @@ def render_edition(
     templates = Templates.for_settings(settings)
     thread = settings.edition.x_thread
     opener = templates.render("x_opener.txt.j2", context).strip() if thread else None
-    site_url = settings.publication.site_url
+    site = settings.publication.site_url
+    x_articles = tagged_articles(
+        gathered.articles, link_tagger(settings, gathered, edition_id, "x")
+    )
+    telegram_cards = build_cards(
+        gathered.articles, site, link_tagger(settings, gathered, edition_id, "telegram")
+    )
     return RenderedEdition(
         edition_id=edition_id,
         edition_date=gathered.edition_date,
@@ -30,17 +37,25 @@ def render_edition(
         site_url=settings.publication.site_url,
         articles=gathered.articles,
         email=render_email(templates, context),
-        x_posts=build_posts(gathered.articles, opener, settings.publication.site_url),
+        x_posts=build_posts(x_articles, opener, site),
         x_thread=thread,
-        telegram_photo=render_photo(templates, context),
-        telegram_messages=render_messages(templates, context),
+        telegram_photo=render_photo(templates, context, telegram_cards[0]),
+        telegram_messages=render_messages(templates, context, telegram_cards),
         bluesky_posts=build_bluesky_posts(
-            gathered.articles, _opener(templates, "bluesky", context, thread), site_url
+            _tagged(settings, gathered, edition_id, "bluesky"),
+            _opener(templates, "bluesky", context, thread),
+            site,
         ),
         mastodon_posts=build_mastodon_posts(
-            gathered.articles, _opener(templates, "mastodon", context, thread), site_url
+            _tagged(settings, gathered, edition_id, "mastodon"),
+            _opener(templates, "mastodon", context, thread),
+            site,
         ),
     )
+
+
+def _tagged(settings: Settings, gathered: Gathered, edition_id: str, variant: str):
+    return tagged_articles(gathered.articles, link_tagger(settings, gathered, edition_id, variant))
 
 
 def _opener(templates: Templates, platform: str, context: dict, thread: bool) -> str | None:

@@ -16,18 +16,33 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, Tem
 
 from briefcast.config import PROJECT_ROOT, Settings
 from briefcast.render.errors import RenderError
+from briefcast.text_caps import cap
 
 BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
 TEXT_SUFFIX = ".txt.j2"
 
 
-def wrap(text: str, width: int = 72) -> str:
-    """Wrap each paragraph of plain text, never breaking a long word or URL."""
-    paragraphs = text.split("\n")
-    return "\n".join(
-        textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) or line
-        for line in paragraphs
-    )
+TEXT_WIDTH = 78  # RFC 5322's recommended line length for the text part
+
+
+def wrap(text: str, width: int = TEXT_WIDTH, indent: str = "", first: str | None = None) -> str:
+    """Wrap each line of plain text at ``width``, never breaking a long word or URL;
+    ``first`` starts the first line (a list marker), ``indent`` the lines after it."""
+    lines = []
+    for number, line in enumerate(str(text).split("\n")):
+        lead = (indent if first is None else first) if number == 0 else indent
+        lines.append(
+            textwrap.fill(
+                line,
+                width,
+                initial_indent=lead,
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            or line
+        )
+    return "\n".join(lines)
 
 
 class Templates:
@@ -44,6 +59,8 @@ class Templates:
         self.markup = Environment(autoescape=True, **common)
         self.text = Environment(autoescape=False, keep_trailing_newline=False, **common)
         self.text.filters["wrap"] = wrap
+        for env in (self.markup, self.text):
+            env.filters["cap"] = cap  # {{ source.note | cap(320) }}
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Templates:

@@ -1,42 +1,47 @@
 """The subscriber web app, ``briefcast web``: ``create_app(settings)`` builds it.
 
 Pages: the subscribe form (``/``), double opt-in (``/confirm/{token}``),
-one-click unsubscribe (``/u/{token}``, RFC 8058), the archive (``/archive``) and
-the SendGrid Event Webhook (``/webhooks/sendgrid``).
+one-click unsubscribe (``/u/{token}``, RFC 8058), the archive (``/archive``), the
+reviewer's preview of an edition awaiting approval (``/review/{token}``) and the
+SendGrid Event Webhook (``/webhooks/sendgrid``).
 
 Confirmation takes a button press (a POST), not just the GET: corporate mail
 scanners open every link in a message, and would otherwise confirm addresses
 whose owners never asked for the brief, which is what double opt-in prevents.
+
+It faces the internet: every request body is capped (``BodyCap``), every answer carries
+the security headers (``SecurityHeaders``), the subscribe form is rate-limited
+(``rate_limits``), and X-Forwarded-* headers count only from ``[web.limits]
+trusted_proxies``. No answer is built from the request's Host header: absolute URLs
+come from ``publication.web_base_url``.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from fastapi import BackgroundTasks, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from starlette.concurrency import run_in_threadpool
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from briefcast import events, subscribers, tokens
 from briefcast.config import PROJECT_ROOT, ConfigFileError, Settings
 from briefcast.db import get_engine
 from briefcast.web import archive, links, operator_page, subscriptions, webhook
+from briefcast.web.body_cap import BodyCap
 from briefcast.web.confirmation import confirmation_message, send_message
 from briefcast.web.context import WebContext, page, web_context
-from briefcast.web.throttle import ResendGuard
+from briefcast.web.headers import SecurityHeaders
+from briefcast.web.rate_limits import StorageError, SubscribeLimits
 
 log = logging.getLogger("briefcast.web")
 
 ONE_CLICK_KEY, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
-
-# Token links must not leak through the Referer header, nor be framed or cached.
-SECURITY_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-}
+PENDING_SWEEP_SECONDS = 600
 
 
 def _templates(settings: Settings) -> Jinja2Templates:
@@ -50,6 +55,17 @@ def _templates(settings: Settings) -> Jinja2Templates:
 def _webhook_key(settings: Settings):
     text = settings.web.sendgrid_webhook_public_key
     if not text:
+        if settings.web.allow_unsigned_webhook:
+            log.warning(
+                "UNSAFE: web.allow_unsigned_webhook = true: /webhooks/sendgrid believes unsigned "
+                "events, so anyone can mark any subscriber bounced or complained. Set "
+                "web.sendgrid_webhook_public_key instead."
+            )
+        else:
+            log.info(
+                "/webhooks/sendgrid refuses all events until web.sendgrid_webhook_public_key "
+                "is set (SendGrid: Mail Settings, Signed Event Webhook)"
+            )
         return None
     try:
         return webhook.load_public_key(text)
@@ -58,30 +74,39 @@ def _webhook_key(settings: Settings):
         raise ConfigFileError(f"{where}: web.sendgrid_webhook_public_key: {exc}") from None
 
 
+def _limits(settings: Settings) -> SubscribeLimits:
+    limits = SubscribeLimits(settings.web.limits)
+    if not limits.reachable():
+        where = settings.source_file or "config"
+        raise ConfigFileError(
+            f"{where}: web.limits.storage_url: the rate-limit storage does not answer"
+        )
+    return limits
+
+
 def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title=f"{settings.publication.name} subscriptions",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        redirect_slashes=False,  # Starlette's redirect would be built from the Host header
     )
     app.state.web = WebContext(
         settings=settings,
         engine=get_engine(settings.database_url),
         secret=subscribers.link_secret(settings),
         templates=_templates(settings),
-        resend_guard=ResendGuard(),
+        limits=_limits(settings),
         webhook_key=_webhook_key(settings),
     )
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path.startswith(("/u/", "/confirm/")):
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    # Last added runs first: proxy headers, then security headers, then the body cap.
+    app.add_middleware(BodyCap, max_bytes=settings.web.limits.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    if settings.web.limits.trusted_proxies:
+        app.add_middleware(
+            ProxyHeadersMiddleware, trusted_hosts=settings.web.limits.trusted_proxies
+        )
 
     app.add_api_route("/", subscribe_form, methods=["GET"], response_class=HTMLResponse)
     app.add_api_route("/subscribe", subscribe, methods=["POST"], response_class=HTMLResponse)
@@ -121,6 +146,42 @@ def send_confirmation(settings: Settings, secret: str, address: str) -> None:
         log.error("confirmation mail to %s failed: %s: %s", address, type(exc).__name__, exc)
 
 
+def _client_ip(request: Request) -> str:
+    # The peer, or the client a trusted proxy names (ProxyHeadersMiddleware set it).
+    return request.client.host if request.client else "unknown"
+
+
+def _try_later(request: Request, status_code: int):
+    return page(
+        request,
+        "problem.html",
+        status_code=status_code,
+        title="Please try again later",
+        message="We are getting more sign-ups than usual. Nothing was changed; "
+        "please try again in an hour.",
+    )
+
+
+def _sweep_pending(ctx: WebContext) -> None:
+    """Now and then, forget the sign-ups nobody confirmed in time."""
+    now = ctx.clock()
+    if now - ctx.pending_swept_at < PENDING_SWEEP_SECONDS:
+        return
+    ctx.pending_swept_at = now
+    cutoff = datetime.fromtimestamp(now - ctx.settings.web.limits.pending_days * 86400, UTC)
+    try:
+        gone = subscriptions.expire_pending(ctx.engine, cutoff)
+    except Exception as exc:  # noqa: BLE001 - housekeeping; the sign-up itself goes on
+        log.error("expiring unconfirmed sign-ups failed: %s: %s", type(exc).__name__, exc)
+        return
+    if gone:
+        log.info(
+            "deleted %d sign-ups never confirmed within %d days",
+            gone,
+            ctx.settings.web.limits.pending_days,
+        )
+
+
 def subscribe(
     request: Request,
     background: BackgroundTasks,
@@ -129,13 +190,31 @@ def subscribe(
 ):
     ctx = web_context(request)
     try:
+        refused = ctx.limits.refused_request(_client_ip(request))
+    except StorageError as exc:
+        log.error("rate-limit storage unreachable, sign-up refused: %s", exc)
+        return _try_later(request, 503)
+    if refused:
+        log.info("subscribe request refused: %s rate limit reached", refused)
+        return _try_later(request, 429)
+    try:
         address = subscribers.normalize(email)
     except subscribers.InvalidAddress as exc:
         return page(
             request, "subscribe.html", status_code=400, error=str(exc), email=email, name=name
         )
-    wanted = subscriptions.request_subscription(ctx.engine, address, name)
-    if wanted and ctx.resend_guard.allow(address):
+    _sweep_pending(ctx)
+    readmit = ctx.settings.web.resubscribe_suppressed
+    wanted = subscriptions.request_subscription(
+        ctx.engine, address, name, readmit_suppressed=readmit
+    )
+    try:
+        mail = wanted and ctx.limits.mail_allowed(address)
+    except StorageError as exc:
+        # The usual page all the same: an answer that differs here would tell who is listed.
+        log.error("rate-limit storage unreachable, no confirmation mail sent: %s", exc)
+        mail = False
+    if mail:
         background.add_task(send_confirmation, ctx.settings, ctx.secret, address)
     return page(request, "check_inbox.html", address=address)
 
@@ -157,7 +236,8 @@ def confirm(request: Request, token: str):
         address, issued = links.read_confirm_token(ctx.secret, token)
     except tokens.BadToken:
         return _bad_link(request)
-    if not subscriptions.confirm(ctx.engine, address, issued):
+    readmit = ctx.settings.web.resubscribe_suppressed
+    if not subscriptions.confirm(ctx.engine, address, issued, readmit_suppressed=readmit):
         return page(
             request,
             "problem.html",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -10,7 +12,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
 from briefcast.config import Settings
-from briefcast.web.throttle import ResendGuard
+from briefcast.render.palette import palette
+from briefcast.web.rate_limits import SubscribeLimits
 
 
 @dataclass
@@ -19,8 +22,10 @@ class WebContext:
     engine: Engine
     secret: str
     templates: Jinja2Templates
-    resend_guard: ResendGuard
+    limits: SubscribeLimits
     webhook_key: Any = None  # an EllipticCurvePublicKey when verification is configured
+    clock: Callable[[], float] = time.time
+    pending_swept_at: float = field(default=float("-inf"))
 
 
 def web_context(request: Request) -> WebContext:
@@ -31,5 +36,6 @@ def page(request: Request, template: str, /, status_code: int = 200, **values: A
     """Render one of the templates/web pages with the publication in its context."""
     ctx = web_context(request)
     values.setdefault("publication", ctx.settings.publication)
+    values.setdefault("palette", palette(ctx.settings.design.brand_color))  # the email's colours
     values.setdefault("root", request.scope.get("root_path", "").rstrip("/"))
     return ctx.templates.TemplateResponse(request, template, values, status_code=status_code)

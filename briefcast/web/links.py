@@ -4,6 +4,9 @@
   carries the time it was issued, so it expires, and a link issued before an
   unsubscribe cannot undo it.
 - ``/archive/{edition_id}``: the edition's web version (the view-in-browser link).
+- ``/review/{token}``: an edition awaiting approval, for the reviewer only. The token
+  (purpose ``review``) signs the edition id, so the link cannot be guessed from the
+  date, and the page is listed nowhere.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from briefcast import tokens
 from briefcast.config import Settings
 
 CONFIRM = "confirm"
+REVIEW = "review"
 CONFIRM_MAX_AGE_SECONDS = 7 * 24 * 3600
 CLOCK_SKEW_SECONDS = 300
 
@@ -51,3 +55,12 @@ def read_confirm_token(secret: str, token: str, now: float | None = None) -> tup
     if age > CONFIRM_MAX_AGE_SECONDS or age < -CLOCK_SKEW_SECONDS:
         raise tokens.BadToken("confirmation link expired")
     return address, issued
+
+
+def review_url(settings: Settings, secret: str, edition_id: str) -> str:
+    return f"{base_url(settings)}/review/{tokens.sign(secret, REVIEW, edition_id)}"
+
+
+def read_review_token(secret: str, token: str) -> str:
+    """The edition id a review link was made for; BadToken if forged or malformed."""
+    return tokens.verify(secret, REVIEW, token)

@@ -4,7 +4,13 @@
   one just gets a fresh confirmation mail. Active, bounced and complained
   addresses get nothing, and the visitor sees the same page either way.
 - Confirming activates a pending address, or an unsubscribed one when the link
-  was issued after the unsubscribe. Bounced and complained stay suppressed.
+  was issued after the unsubscribe. Bounced and complained stay suppressed,
+  unless the operator sets ``[web] resubscribe_suppressed = true``: then they
+  are treated like unsubscribed ones (a fresh mail, and a link issued after the
+  bounce or complaint brings them back).
+- A pending row nobody confirmed is deleted after ``[web.limits] pending_days``:
+  we keep no address whose owner never said yes. (A confirmation link still
+  valid after that simply creates the row again.)
 - Unsubscribing works for any address we signed a link for, even one not on
   the list (a test send): it is recorded so no import brings it back.
 - Provider events only ever make a status more severe.
@@ -14,7 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 
 from briefcast import subscribers
 from briefcast.subscribers import ACTIVE, BOUNCED, COMPLAINED, PENDING, UNSUBSCRIBED
@@ -24,13 +30,26 @@ _SEVERITY = {PENDING: 0, ACTIVE: 0, UNSUBSCRIBED: 1, BOUNCED: 2, COMPLAINED: 3}
 __all__ = ["ACTIVE", "BOUNCED", "COMPLAINED", "PENDING", "UNSUBSCRIBED"]
 
 
-def request_subscription(engine: Engine, address: str, name: str = "") -> bool:
+_SUPPRESSION_STAMP = {
+    UNSUBSCRIBED: "unsubscribed_at",
+    BOUNCED: "bounced_at",
+    COMPLAINED: "complained_at",
+}
+
+
+def _may_come_back(status: str, readmit_suppressed: bool) -> bool:
+    return status == UNSUBSCRIBED or (readmit_suppressed and status in (BOUNCED, COMPLAINED))
+
+
+def request_subscription(
+    engine: Engine, address: str, name: str = "", *, readmit_suppressed: bool = False
+) -> bool:
     """Record the request; True when a confirmation mail should go out."""
     current = subscribers.get(engine, address)
     if current is None:
         subscribers.add(engine, address, name=name, source="web", status=PENDING)
         return True
-    return current.status in (PENDING, UNSUBSCRIBED)
+    return current.status == PENDING or _may_come_back(current.status, readmit_suppressed)
 
 
 def _issued_after(issued_at: int, moment: datetime | None) -> bool:
@@ -38,7 +57,9 @@ def _issued_after(issued_at: int, moment: datetime | None) -> bool:
     return moment is None or issued_at >= int(moment.timestamp())
 
 
-def confirm(engine: Engine, address: str, issued_at: int) -> bool:
+def confirm(
+    engine: Engine, address: str, issued_at: int, *, readmit_suppressed: bool = False
+) -> bool:
     """Activate the address behind a valid confirmation link; False when it may not be."""
     current = subscribers.get(engine, address)
     if current is None:
@@ -47,7 +68,8 @@ def confirm(engine: Engine, address: str, issued_at: int) -> bool:
     if current.status == ACTIVE:
         return True
     if current.status == PENDING or (
-        current.status == UNSUBSCRIBED and _issued_after(issued_at, current.unsubscribed_at)
+        _may_come_back(current.status, readmit_suppressed)
+        and _issued_after(issued_at, getattr(current, _SUPPRESSION_STAMP[current.status]))
     ):
         subscribers.set_status(engine, address, ACTIVE, "confirmed on the web")
         return True
@@ -74,3 +96,13 @@ def suppress(engine: Engine, address: str, status: str, reason: str) -> bool:
         return False
     subscribers.set_status(engine, address, status, reason)
     return True
+
+
+def expire_pending(engine: Engine, older_than: datetime) -> int:
+    """Delete the sign-ups still pending since before ``older_than``; how many."""
+    table = subscribers.subscribers
+    with engine.begin() as conn:
+        result = conn.execute(
+            delete(table).where(table.c.status == PENDING, table.c.updated_at < older_than)
+        )
+    return result.rowcount

@@ -2,9 +2,18 @@
 
 Bounces, drops, spam reports and unsubscribes turn into subscriber statuses so
 later editions skip those addresses. A "blocked" bounce is a soft, often
-temporary refusal and suppresses nothing. When a verification key is configured
-the Signed Event Webhook signature is required: ECDSA P-256 with SHA-256 over
-the timestamp header followed by the raw body, base64 DER in the signature header.
+temporary refusal and suppresses nothing.
+
+Safe by default: every batch must carry a valid Signed Event Webhook signature
+(ECDSA P-256 with SHA-256 over the timestamp header followed by the raw body, base64
+DER in the signature header) made within ``[web] webhook_max_age_seconds`` (25 h:
+SendGrid retries a failed POST for up to 24 h). Without a verification key the
+endpoint refuses everything (401), unless the operator sets
+``allow_unsigned_webhook = true``, which the app warns about at start-up. A replay
+inside the window changes nothing new: a status only ever gets more severe.
+
+The answer is the same whichever addresses the batch named (``{"received": N}``),
+so it cannot be used to find out who is subscribed.
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
+import re
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -22,8 +33,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from briefcast import events as provider_events
+from briefcast.reconcile import settle_sendgrid_events
 from briefcast.web import subscriptions
-from briefcast.web.context import web_context
+from briefcast.web.context import WebContext, web_context
+
+log = logging.getLogger("briefcast.web")
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -48,6 +62,18 @@ def load_public_key(text: str) -> ec.EllipticCurvePublicKey:
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise ValueError("not an elliptic-curve (ECDSA) public key")
     return key
+
+
+FUTURE_SKEW_SECONDS = 300
+_SECONDS = re.compile(r"[0-9]{1,12}")
+
+
+def timestamp_fresh(timestamp: str | None, now: float, max_age_seconds: float) -> bool:
+    """Unix seconds, digits only, no older than ``max_age_seconds`` nor from the future."""
+    if not timestamp or not _SECONDS.fullmatch(timestamp):
+        return False
+    age = now - int(timestamp)
+    return -FUTURE_SKEW_SECONDS <= age <= max_age_seconds
 
 
 def signature_valid(
@@ -105,23 +131,48 @@ def apply_events(engine, events: list[Any]) -> dict[str, int]:
 router = APIRouter()
 
 
-@router.post("/webhooks/sendgrid")
-async def sendgrid_events(request: Request):
-    ctx = web_context(request)
-    body = await request.body()
-    if ctx.webhook_key is not None and not signature_valid(
-        ctx.webhook_key,
-        request.headers.get(SIGNATURE_HEADER),
-        request.headers.get(TIMESTAMP_HEADER),
-        body,
-    ):
-        return JSONResponse({"error": "signature verification failed"}, status_code=403)
+def _refused(reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=401)
+
+
+def _authentic(ctx: WebContext, request: Request, body: bytes) -> str | None:
+    """Why this batch may not be believed, or None when it may."""
+    if ctx.webhook_key is None:
+        if ctx.settings.web.allow_unsigned_webhook:
+            return None
+        return "this endpoint takes signed events only; no verification key is configured"
+    timestamp = request.headers.get(TIMESTAMP_HEADER)
+    if not timestamp_fresh(timestamp, ctx.clock(), ctx.settings.web.webhook_max_age_seconds):
+        return "timestamp missing, not Unix seconds, or outside the accepted window"
+    if not signature_valid(ctx.webhook_key, request.headers.get(SIGNATURE_HEADER), timestamp, body):
+        return "signature verification failed"
+    return None
+
+
+def _parse(body: bytes) -> list[Any] | JSONResponse:
     try:
         events = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return JSONResponse({"error": "body is not JSON"}, status_code=400)
     if not isinstance(events, list):
         return JSONResponse({"error": "expected a JSON array of events"}, status_code=400)
+    return events
+
+
+@router.post("/webhooks/sendgrid")
+async def sendgrid_events(request: Request):
+    ctx = web_context(request)
+    body = await request.body()  # at most [web.limits] max_body_bytes (BodyCap)
+    problem = _authentic(ctx, request, body)
+    if problem:
+        return _refused(problem)
+    events = _parse(body)
+    if isinstance(events, JSONResponse):
+        return events
+
+    # Verified events from here on.
     counts = await run_in_threadpool(apply_events, ctx.engine, events)
+    await run_in_threadpool(settle_sendgrid_events, ctx.settings, ctx.engine, events)
     await run_in_threadpool(provider_events.record_sendgrid, ctx.engine, events)
-    return JSONResponse(counts)
+    log.info("sendgrid webhook: %d events, %d changed a subscriber", len(events), counts["updated"])
+    return JSONResponse({"received": len(events)})

@@ -279,6 +279,29 @@ class FakeSendGrid:
     def sandboxed(self) -> list[dict]:
         return list(self.state.sandboxed)
 
+    def events(self, kind: str = "processed") -> list[dict]:
+        """Event Webhook events for every message accepted, as SendGrid posts them.
+
+        Custom args appear as top-level keys; ``sg_message_id`` is the request's
+        X-Message-Id followed by a dot and SendGrid's own suffix.
+        """
+        out = []
+        for n, message in enumerate(self.delivered):
+            event = {
+                **message.custom_args,
+                "email": message.to,
+                "timestamp": int(time.time()),
+                "event": kind,
+                "smtp-id": f"<{message.message_id}.{n}@ismtpd-fake>",
+                "sg_event_id": secrets.token_urlsafe(16),
+                "sg_message_id": f"{message.message_id}.filterdrecv-fake-{n}.0",
+                "category": message.categories,
+            }
+            if kind == "delivered":
+                event["response"] = "250 2.0.0 OK"
+            out.append(event)
+        return out
+
     # -- scripted faults -----------------------------------------------------
     def fail_next(self, n: int, status: int, message: str | None = None) -> None:
         defaults = {

@@ -1,4 +1,5 @@
-"""A fake X API on 127.0.0.1 for tests: POST /2/tweets, v2 and v1.1 media upload.
+"""A fake X API on 127.0.0.1 for tests: POST /2/tweets, v2 and v1.1 media upload, and the
+account's own timeline (GET /2/users/me, GET /2/users/:id/tweets) served from what it accepted.
 
 It follows the documented contract (shared/docs/providers.md §3): 201 with
 ``{"data": {"id", "text"}}``; 400 for a post over 280 weighted characters, an
@@ -7,6 +8,11 @@ a text the account already posted; 401 unless the request carries a valid
 OAuth 1.0a HMAC-SHA1 signature computed over the real X URL (tweepy signs
 before our URL-rewriting adapter sends). After a 429 it keeps answering 429
 until ``x-rate-limit-reset``, as X does, so a client that retries early shows.
+
+The timeline shows posts as X does: newest first, links wrapped in t.co (the original in
+``entities.urls[].expanded_url``), ``&``, ``<`` and ``>`` escaped, at most ``max_results``
+(5 to 100) a page with a ``next_token``; ``timeline_forbidden`` answers 403 as X's free
+tier does.
 
 Faults are scripted per call number of POST /2/tweets::
 
@@ -20,6 +26,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import html
 import itertools
 import json
 import math
@@ -28,6 +35,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +49,18 @@ METADATA_URL = "https://upload.twitter.com/1.1/media/metadata/create.json"
 V2_UPLOAD_URL = "https://api.twitter.com/2/media/upload"
 V2_METADATA_URL = "https://api.twitter.com/2/media/metadata"
 IMAGE_LIMIT = 5 * 1024 * 1024
+USER_ID = "1600000000000000001"
+USERNAME = "testgazette"
+ME_URL = "https://api.twitter.com/2/users/me"
+TIMELINE_URL = f"https://api.twitter.com/2/users/{USER_ID}/tweets"
+LINK = re.compile(r"https?://\S+")
+CLIENT_FORBIDDEN_BODY = {
+    "title": "Client Forbidden",
+    "detail": "When authenticating requests to the Twitter API v2 endpoints, you must use keys "
+    "and tokens from a Twitter developer App that is attached to a Project.",
+    "reason": "client-not-enrolled",
+    "type": "https://api.twitter.com/2/problems/client-forbidden",
+}
 
 DUPLICATE_BODY = {
     "detail": "You are not allowed to create a Tweet with duplicate content.",
@@ -170,6 +190,8 @@ class FakeX:
     calls: int = 0  # POST /2/tweets requests, answered or not
     rejected: list[tuple[int, int]] = field(default_factory=list)  # (call, status)
     v2_media: bool = True  # False: /2/media/* answer 404, as before X opened them
+    timeline_reads: int = 0  # GET /2/users/:id/tweets requests
+    timeline_forbidden: bool = False
 
     def __post_init__(self) -> None:
         self._faults: dict[int, Fault] = {}
@@ -288,6 +310,62 @@ class FakeX:
             post = self._create(text, account, reply_to, list(media_ids))
         return 201, {"data": {"id": post.id, "text": post.text}}, {}
 
+    def timeline(self, query: dict[str, str]) -> tuple[int, dict]:
+        """(status, body) for an authorised GET /2/users/:id/tweets of the account."""
+        try:
+            size = int(query.get("max_results", "10"))
+        except ValueError:
+            size = 0
+        if not 5 <= size <= 100:
+            message = "The `max_results` query parameter value is not between 5 and 100"
+            return 400, invalid_request(message, "max_results", query.get("max_results"))
+        since = 0.0
+        if "start_time" in query:
+            try:
+                since = datetime.strptime(query["start_time"], "%Y-%m-%dT%H:%M:%SZ")
+            except ValueError:
+                message = "Invalid 'start_time':'{}'.".format(query["start_time"])
+                return 400, invalid_request(message, "start_time", query["start_time"])
+            since = since.replace(tzinfo=UTC).timestamp()
+        fields = set(query.get("tweet.fields", "").split(","))
+        with self._lock:
+            newest_first = [p for p in reversed(self.posts) if p.at >= since]
+        offset = int(query.get("pagination_token") or 0)
+        page = newest_first[offset : offset + size]
+        if not page:
+            return 200, {"meta": {"result_count": 0}}
+        meta = {"result_count": len(page), "newest_id": page[0].id, "oldest_id": page[-1].id}
+        if offset + size < len(newest_first):
+            meta["next_token"] = str(offset + size)
+        return 200, {"data": [shown(p, fields) for p in page], "meta": meta}
+
+
+def shown(post: Post, fields: set[str]) -> dict:
+    """A post as the v2 API shows it: t.co links, HTML-escaped text, the requested fields."""
+    text, urls, last = "", [], 0
+    for n, match in enumerate(LINK.finditer(post.text)):
+        text += html.escape(post.text[last : match.start()], quote=False)
+        short = f"https://t.co/{hashlib.sha1(f'{post.id}-{n}'.encode()).hexdigest()[:10]}"
+        urls.append(
+            {
+                "start": len(text),
+                "end": len(text) + len(short),
+                "url": short,
+                "expanded_url": match.group(),
+                "display_url": match.group().split("://", 1)[1][:25],
+            }
+        )
+        text += short
+        last = match.end()
+    text += html.escape(post.text[last:], quote=False)
+    body: dict = {"id": post.id, "text": text, "edit_history_tweet_ids": [post.id]}
+    if "created_at" in fields:
+        stamp = datetime.fromtimestamp(post.at, UTC)
+        body["created_at"] = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp:%f}"[:3] + "Z"
+    if "entities" in fields and urls:
+        body["entities"] = {"urls": urls}
+    return body
+
 
 def _form_parts(content_type: str, raw: bytes) -> dict:
     header = f"Content-Type: {content_type}\r\n\r\n".encode()
@@ -337,6 +415,25 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     # -- routes --------------------------------------------------------------
+    def do_GET(self) -> None:
+        state = self.server_state
+        url = urlsplit(self.path)
+        if url.path == "/2/users/me":
+            if self._account(ME_URL) is None:
+                return self._send(401, UNAUTHORIZED_BODY)
+            return self._send(
+                200, {"data": {"id": USER_ID, "name": "Gazette", "username": USERNAME}}
+            )
+        if url.path == f"/2/users/{USER_ID}/tweets":
+            with state._lock:
+                state.timeline_reads += 1
+            if self._account(TIMELINE_URL) is None:
+                return self._send(401, UNAUTHORIZED_BODY)
+            if state.timeline_forbidden:
+                return self._send(403, CLIENT_FORBIDDEN_BODY)
+            return self._send(*state.timeline(dict(parse_qsl(url.query))))
+        self._send(404, {"title": "Not Found", "status": 404, "type": "about:blank"})
+
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
         body = self._body()
