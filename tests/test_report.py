@@ -193,6 +193,17 @@ def test_the_operator_page_needs_the_token_and_shows_report_and_chart(newsroom):
     assert "Edition 2026-11-20" in page.text and '<svg class="trend"' in page.text
 
 
+def test_guessing_the_token_is_cut_short(newsroom):
+    client = newsroom["client"]
+    for _ in range(5):
+        assert client.post("/operator", data={"token": "guess"}).status_code == 403
+
+    refused = client.post("/operator", data={"token": OPERATOR_TOKEN}, follow_redirects=False)
+
+    assert refused.status_code == 429 and "Too many wrong tokens" in refused.text
+    assert "set-cookie" not in refused.headers
+
+
 def test_without_a_token_configured_the_operator_page_is_off(tmp_path, monkeypatch):
     client = TestClient(create_app(make_settings(tmp_path, monkeypatch)))
 

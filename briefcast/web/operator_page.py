@@ -14,15 +14,19 @@ from datetime import date
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
+from limits import parse_many
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from briefcast.report import edition_report, recent_editions
 from briefcast.report_views import HEADERS, channel_cells, trend_svg
 from briefcast.web.context import page, web_context
+from briefcast.web.rate_limits import StorageError, client_key
 
 COOKIE = "briefcast_operator"
 COOKIE_SECONDS = 12 * 3600
+# Wrong tokens one client may try, counted in the web app's rate-limit storage.
+FAILED_SIGN_INS = parse_many("5/minute;30/day")
 
 router = APIRouter()
 
@@ -39,6 +43,23 @@ def _pass(request: Request, token: str) -> str:
 
 def _signed_in(request: Request, token: str) -> bool:
     return hmac.compare_digest(request.cookies.get(COOKIE, ""), _pass(request, token))
+
+
+def _failures(request: Request) -> tuple:
+    ctx = web_context(request)
+    client = client_key(request.client.host if request.client else "")
+    return ctx.limits.limiter, (ctx.limits.prefix, "operator-sign-in", client)
+
+
+def _may_try(request: Request) -> bool:
+    limiter, ids = _failures(request)
+    return all(limiter.test(item, *ids) for item in FAILED_SIGN_INS)
+
+
+def _count_failure(request: Request) -> None:
+    limiter, ids = _failures(request)
+    for item in FAILED_SIGN_INS:
+        limiter.hit(item, *ids)
 
 
 def _off(request: Request):
@@ -93,8 +114,16 @@ async def operator_sign_in(request: Request, token: str = Form("")):
     expected = _token(request)
     if expected is None:
         return _off(request)
-    if not hmac.compare_digest(token.encode(), expected.encode()):
-        return page(request, "operator_login.html", status_code=403, error="Wrong token.")
+    try:
+        if not await run_in_threadpool(_may_try, request):
+            message = "Too many wrong tokens from here; try again later."
+            return page(request, "operator_login.html", status_code=429, error=message)
+        if not hmac.compare_digest(token.encode(), expected.encode()):
+            await run_in_threadpool(_count_failure, request)
+            return page(request, "operator_login.html", status_code=403, error="Wrong token.")
+    except StorageError:
+        message = "Sign-in is unavailable for a moment."
+        return page(request, "operator_login.html", status_code=503, error=message)
     root = request.scope.get("root_path", "").rstrip("/")
     response = RedirectResponse(f"{root}/operator", status_code=303)
     response.set_cookie(
