@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -53,6 +53,7 @@ THUMB_MAX_BYTES = 1_000_000  # Bluesky's limit for an external card's thumbnail
 DEFAULT_RATE_LIMIT_WAIT = 60.0
 CLIENT_ERRORS = (atp.AtProtocolError, httpx.TransportError)
 READ_BACK = 25  # recent posts searched for one whose answer was lost
+LIST_PAGES = 10  # of 100 records: how far back find_sent looks
 _POST_URL = re.compile(r"^https://bsky\.app/profile/([^/]+)/post/([^/?#]+)$")
 _AT_URI = re.compile(r"^at://([^/]+)/app\.bsky\.feed\.post/([^/?#]+)$")
 
@@ -295,6 +296,47 @@ class BlueskyChannel(BaseChannel):
                 return Ref(item.uri, item.cid)
         return None
 
+    def find_sent(self, deliveries: Sequence[Delivery], since: datetime) -> dict[str, str]:
+        """Which of these posts the account has made since ``since``: {target: at:// URI}.
+
+        Reads the account's own records (``com.atproto.repo.listRecords``, newest first)
+        and matches the exact text; the oldest match wins. The refs of a match are kept,
+        so the thread replies to it. Raises a DeliveryError when the PDS does not answer.
+        """
+        wanted = {d.payload.text: d.target for d in deliveries}
+        found: dict[str, str] = {}
+        if not wanted:
+            return found
+        try:
+            self._login()
+            cursor = None
+            for _ in range(LIST_PAGES):
+                page = self._client.com.atproto.repo.list_records(
+                    models.ComAtprotoRepoListRecords.Params(
+                        repo=self.settings.handle, collection=COLLECTION, limit=100, cursor=cursor
+                    )
+                )
+                for item in page.records:
+                    value = item.value
+                    created = getattr(value, "created_at", None) or _get(value, "createdAt")
+                    if created and _parse_time(created) < since:
+                        return found
+                    target = wanted.get(getattr(value, "text", None) or _get(value, "text"))
+                    if target is not None and item.cid:
+                        found[target] = item.uri
+                        self._remember(item.uri, item.cid, value)
+                cursor = page.cursor
+                if not cursor or not page.records:
+                    break
+        except CLIENT_ERRORS as exc:
+            raise map_error(exc) from exc
+        return found
+
+    def _remember(self, uri: str, cid: str, value) -> None:
+        post = Ref(uri, cid)
+        root = getattr(getattr(value, "reply", None), "root", None)
+        self._refs[uri] = (post, Ref(root.uri, root.cid) if root else post)
+
     def _thumb(self, url: str | None):
         """The lead image uploaded as a blob for the card, once; None when it cannot be."""
         if url is None:
@@ -346,9 +388,8 @@ class BlueskyChannel(BaseChannel):
             error.retryable = True  # nothing went out: the next run tries again
             raise error
         found = self._client.app.bsky.feed.post.get(*parsed)
-        parent = Ref(found.uri, found.cid)
-        root = getattr(getattr(found.value, "reply", None), "root", None)
-        self._refs[address] = (parent, Ref(root.uri, root.cid) if root else parent)
+        self._remember(found.uri, found.cid, found.value)
+        self._refs[address] = self._refs[found.uri]
 
     def _web_link(self, uri: str) -> str:
         repo, rkey = parse_post_address(uri) or (self.settings.handle, "")
@@ -377,3 +418,8 @@ def _card(card: Card, thumb=None) -> models.AppBskyEmbedExternal.Main:
 
 def _get(value, key: str):
     return value.get(key) if isinstance(value, dict) else None
+
+
+def _parse_time(value: str) -> datetime:
+    stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)

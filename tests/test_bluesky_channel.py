@@ -178,6 +178,22 @@ def test_an_answer_lost_before_the_post_was_made_is_in_doubt_until_settled(fake,
     assert_one_thread(fake.posts)
 
 
+def test_the_rerun_finds_a_post_left_in_doubt_on_the_account_and_goes_on(fake, ledger):
+    edition = social_edition(3)
+    fake.on_call(2, drop(create_post=True))
+    fake.listing_status = 503  # the run cannot read the account back
+    report = dispatch(channel(fake, ledger), edition, ledger)
+    assert (report.delivered, report.in_doubt) == (1, 1) and len(fake.posts) == 2
+    fake.listing_status = None
+
+    rerun = dispatch(channel(fake, ledger), edition, ledger)  # looks before it sends
+
+    assert (rerun.delivered, rerun.ok) == (2, True)
+    assert [p.text for p in fake.posts] == [p.text for p in edition.bluesky_posts]
+    assert_one_thread(fake.posts)
+    assert ledger.rows(edition.edition_id, "bluesky")["post-2"].receipt == fake.posts[1].uri
+
+
 def test_a_post_settled_by_hand_with_its_bsky_link_is_replied_to(fake, ledger):
     edition = social_edition(3)
     fake.on_call(2, drop(create_post=True))
