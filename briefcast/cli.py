@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from briefcast import cli_ledger, cli_report, cli_subscribers, cli_web
+from briefcast import cli_db, cli_doctor, cli_init, cli_ledger, cli_report, cli_subscribers, cli_web
 from briefcast.config import ConfigFileError, Settings, load_settings
 
 app = typer.Typer(
@@ -171,8 +171,8 @@ def run(
     settings = _settings(config)
     day = _date(edition_date)
     prepare_prefect(settings)
+    from briefcast.flows.daily_brief import chosen_channels, daily_brief
     from briefcast.params import BriefParameters
-    from flows.daily_brief import chosen_channels, daily_brief
 
     try:  # here too, so a typo gets one line instead of a failed flow run's traceback
         chosen_channels(settings, _split(channels))
@@ -278,8 +278,8 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the daily-brief deployment: its daily schedule and runs started from the Prefect UI."""
-    from flows.serve import ServeError, api_url, deployment_name
-    from flows.serve import serve as serve_deployment
+    from briefcast.flows.serve import ServeError, api_url, deployment_name
+    from briefcast.flows.serve import serve as serve_deployment
 
     try:
         url = api_url()  # first: { prefect_secret = ... } in the config needs the server too
@@ -334,5 +334,8 @@ ledger_app.command("list")(cli_ledger.list_)
 ledger_app.command("resolve")(cli_ledger.resolve)
 ledger_app.command("reconcile")(cli_ledger.reconcile)
 app.add_typer(cli_subscribers.app, name="subscribers")
+app.add_typer(cli_db.app, name="db")
+app.command("init")(cli_init.init)
+app.command("doctor")(cli_doctor.doctor)
 app.command("web")(cli_web.web)
 app.command("report")(cli_report.report)

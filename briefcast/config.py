@@ -25,7 +25,8 @@ from pydantic import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config" / "briefcast.toml"
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "briefcast.toml"  # in a checkout
+LOCAL_CONFIG = "briefcast.toml"  # in the working folder: a newsroom `briefcast init` made
 
 
 DATABASE_SCHEMES = ("sqlite:///", "postgresql://", "postgresql+psycopg://")
@@ -360,11 +361,9 @@ class Settings(Strict):
 
     @property
     def templates_dir(self) -> Path:
-        return (
-            self.path(self.edition.templates)
-            if self.edition.templates
-            else (PROJECT_ROOT / "templates")
-        )
+        from briefcast.resources import BUILTIN_TEMPLATES
+
+        return self.path(self.edition.templates) if self.edition.templates else BUILTIN_TEMPLATES
 
     @property
     def data_dir(self) -> Path:
@@ -407,11 +406,23 @@ def describe_validation_error(exc: ValidationError, where: str) -> str:
     return "\n".join(lines)
 
 
+def default_config_path() -> Path:
+    """briefcast.toml in the working folder (a newsroom made by `briefcast init`), else the
+    checkout's config/briefcast.toml (the sample publication `make brief` runs)."""
+    here = Path(LOCAL_CONFIG)
+    if here.is_file() or DEFAULT_CONFIG.is_file():
+        return here if here.is_file() else DEFAULT_CONFIG
+    raise ConfigFileError(
+        f"no config file: none given (--config, BRIEFCAST_CONFIG) and no {LOCAL_CONFIG} here; "
+        "`briefcast init DIR` creates one"
+    )
+
+
 def load_settings(
     path: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> Settings:
     """Read and validate a config file; raise ConfigFileError naming the file and the key."""
-    path = Path(path or os.environ.get("BRIEFCAST_CONFIG") or DEFAULT_CONFIG).resolve()
+    path = Path(path or os.environ.get("BRIEFCAST_CONFIG") or default_config_path()).resolve()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

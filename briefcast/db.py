@@ -45,9 +45,9 @@ def get_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     # Import the modules that define tables so create_all sees them all.
-    import briefcast.events  # noqa: F401
     import briefcast.ledger  # noqa: F401
     import briefcast.subscribers  # noqa: F401
+    from briefcast import schema
 
-    metadata.create_all(engine)
+    schema.upgrade(engine)  # a fresh database gets its tables; an older one is migrated
     return engine

@@ -14,12 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from briefcast.config import Dispatch
-from briefcast.ledger import FAILED, IN_FLIGHT, PENDING, SENT, Ledger
-from briefcast.models import RenderedEdition
-from briefcast.reconcile import settle_from_provider
-from channels.base import Channel, Delivery, Receipt
-from channels.errors import (
+from briefcast.channels.base import Channel, Delivery, Receipt
+from briefcast.channels.errors import (
     AuthError,
     ChannelError,
     DeliveryError,
@@ -28,6 +24,10 @@ from channels.errors import (
     RecipientRejected,
     TransientError,
 )
+from briefcast.config import Dispatch
+from briefcast.ledger import FAILED, IN_FLIGHT, PENDING, SENT, Ledger
+from briefcast.models import RenderedEdition
+from briefcast.reconcile import settle_from_provider
 
 log = logging.getLogger("briefcast.dispatch")
 

@@ -6,14 +6,14 @@ import logging
 from datetime import date, datetime
 from pathlib import Path
 
+from briefcast.channels.base import ChannelContext, Recipient
+from briefcast.channels.errors import ChannelError
+from briefcast.channels.registry import load_registry
 from briefcast.config import Settings, channel_settings
 from briefcast.db import get_engine
 from briefcast.dispatch import ChannelReport, dispatch_channel
 from briefcast.ledger import Ledger
 from briefcast.models import Gathered, RenderedEdition, SourceProblem
-from channels.base import ChannelContext, Recipient
-from channels.errors import ChannelError
-from channels.registry import load_registry
 
 log = logging.getLogger("briefcast")
 progress_log = logging.getLogger("briefcast.progress")

@@ -31,11 +31,11 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select, update
 
+from briefcast.channels.base import Delivery
+from briefcast.channels.errors import ChannelError
 from briefcast.config import Settings
 from briefcast.ledger import FAILED, IN_FLIGHT, PENDING, SENT, Ledger, deliveries
 from briefcast.ledger import now as utc_now
-from channels.base import Delivery
-from channels.errors import ChannelError
 
 log = logging.getLogger("briefcast.reconcile")
 
@@ -280,8 +280,8 @@ def _check_channel(
 ) -> Reconciled | None:
     """Ask the channel's provider, if its adapter can look; None when it cannot."""
     from briefcast import pipeline
+    from briefcast.channels.registry import load_registry
     from briefcast.models import RenderedEdition
-    from channels.registry import load_registry
 
     conf = settings.channels.get(channel)
     if conf is None:

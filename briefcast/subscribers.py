@@ -36,8 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from briefcast import tokens
+from briefcast.channels.base import Recipient
 from briefcast.db import metadata
-from channels.base import Recipient
 
 PENDING, ACTIVE = "pending", "active"
 UNSUBSCRIBED, BOUNCED, COMPLAINED = "unsubscribed", "bounced", "complained"

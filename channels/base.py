@@ -4,7 +4,7 @@ An adapter is a class with a ``name``, a pydantic ``Settings`` model and two
 methods: ``plan`` turns a rendered edition into the deliveries it would make
 (validating every one of them before anything is sent), and ``send`` makes one
 attempt at a batch of them. ``send`` returns one outcome per delivery, in order:
-a :class:`Receipt`, a :class:`~channels.errors.DeliveryError` for a delivery
+a :class:`Receipt`, a :class:`~briefcast.channels.errors.DeliveryError` for a delivery
 that failed on its own (an SMTP 550 for one recipient), or ``None`` when the
 adapter cannot tell whether the provider took it (the connection died before
 the reply): the ledger then keeps it in doubt rather than sending it twice. An
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from briefcast.channels.errors import DeliveryError
 from pydantic import BaseModel, ConfigDict
 
 from briefcast.models import RenderedEdition
-from channels.errors import DeliveryError
 
 
 class ChannelSettings(BaseModel):

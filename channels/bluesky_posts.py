@@ -26,13 +26,8 @@ import httpx
 from atproto import Client, models
 from atproto_client import exceptions as atp
 from atproto_client.request import Request
-from pydantic import Field, field_validator
-
-from briefcast.config import Secret
-from briefcast.models import LinkFacet, RenderedEdition
-from briefcast.render.social_text import graphemes
-from channels.base import BaseChannel, ChannelContext, ChannelSettings, Delivery, Receipt
-from channels.errors import (
+from briefcast.channels.base import BaseChannel, ChannelContext, ChannelSettings, Delivery, Receipt
+from briefcast.channels.errors import (
     AuthError,
     ContentError,
     DeliveryError,
@@ -40,7 +35,12 @@ from channels.errors import (
     RateLimited,
     TransientError,
 )
-from channels.x_posts import MEDIA_TYPES, fetch_image
+from briefcast.channels.x_posts import MEDIA_TYPES, fetch_image
+from pydantic import Field, field_validator
+
+from briefcast.config import Secret
+from briefcast.models import LinkFacet, RenderedEdition
+from briefcast.render.social_text import graphemes
 
 log = logging.getLogger("briefcast.channels.bluesky")
 

@@ -16,12 +16,12 @@ from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 
+from briefcast.channels.base import Recipient
+from briefcast.channels.errors import ContentError
 from email_validator import EmailNotValidError, validate_email
 
 from briefcast.models import RenderedEdition
 from briefcast.render.placeholders import personalize
-from channels.base import Recipient
-from channels.errors import ContentError
 
 TEST_PREFIX = "[TEST] "
 

@@ -21,6 +21,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 import requests
+from briefcast.channels.base import BaseChannel, ChannelContext, ChannelSettings, Delivery, Receipt
+from briefcast.channels.errors import (
+    AuthError,
+    ContentError,
+    DeliveryError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
 from mastodon import (
     Mastodon,
     MastodonAPIError,
@@ -36,15 +45,6 @@ from pydantic import Field, field_validator
 from briefcast.config import Secret
 from briefcast.models import RenderedEdition
 from briefcast.render.social_text import mastodon_length
-from channels.base import BaseChannel, ChannelContext, ChannelSettings, Delivery, Receipt
-from channels.errors import (
-    AuthError,
-    ContentError,
-    DeliveryError,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
 
 log = logging.getLogger("briefcast.channels.mastodon")
 

@@ -13,11 +13,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from briefcast.channels.base import BaseChannel, ChannelSettings, Delivery, Receipt
+from briefcast.channels.email_message import ascii_address, build_email, mailing_list
 from pydantic import Field
 
 from briefcast.models import RenderedEdition
-from channels.base import BaseChannel, ChannelSettings, Delivery, Receipt
-from channels.email_message import ascii_address, build_email, mailing_list
 
 
 class OutboxSettings(ChannelSettings):

@@ -18,6 +18,29 @@ import urllib.error
 from collections.abc import Sequence
 from html import escape as html_escape
 
+from briefcast.channels.base import (
+    BaseChannel,
+    ChannelSettings,
+    Delivery,
+    Outcome,
+    Receipt,
+    Recipient,
+)
+from briefcast.channels.email_message import (
+    ascii_address,
+    list_unsubscribe,
+    mailing_list,
+    recipient_values,
+    subject_for,
+)
+from briefcast.channels.errors import (
+    AuthError,
+    ContentError,
+    DeliveryError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
 from pydantic import Field, field_validator
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
@@ -40,22 +63,6 @@ from sendgrid.helpers.mail import (
 from briefcast.config import Secret
 from briefcast.models import RenderedEdition
 from briefcast.render.placeholders import KNOWN, OPTIONAL, placeholders_in
-from channels.base import BaseChannel, ChannelSettings, Delivery, Outcome, Receipt, Recipient
-from channels.email_message import (
-    ascii_address,
-    list_unsubscribe,
-    mailing_list,
-    recipient_values,
-    subject_for,
-)
-from channels.errors import (
-    AuthError,
-    ContentError,
-    DeliveryError,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
 
 log = logging.getLogger("briefcast.channels.sendgrid")
 

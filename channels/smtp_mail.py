@@ -21,13 +21,16 @@ import threading
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field, model_validator
-
-from briefcast.config import Secret
-from briefcast.models import RenderedEdition
-from channels.base import BaseChannel, ChannelSettings, Delivery, Outcome, Receipt, Recipient
-from channels.email_message import ascii_address, build_email, mailing_list
-from channels.errors import (
+from briefcast.channels.base import (
+    BaseChannel,
+    ChannelSettings,
+    Delivery,
+    Outcome,
+    Receipt,
+    Recipient,
+)
+from briefcast.channels.email_message import ascii_address, build_email, mailing_list
+from briefcast.channels.errors import (
     AuthError,
     ChannelError,
     ConfigError,
@@ -37,6 +40,10 @@ from channels.errors import (
     RecipientRejected,
     TransientError,
 )
+from pydantic import Field, model_validator
+
+from briefcast.config import Secret
+from briefcast.models import RenderedEdition
 
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "plain": 25}
 

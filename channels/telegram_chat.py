@@ -22,6 +22,22 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import httpx
+from briefcast.channels.base import (
+    BaseChannel,
+    ChannelContext,
+    ChannelSettings,
+    Delivery,
+    Outcome,
+    Receipt,
+)
+from briefcast.channels.errors import (
+    AuthError,
+    ContentError,
+    DeliveryError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
 from pydantic import BeforeValidator, Field, field_validator
 from telegram import Bot, LinkPreviewOptions, Message
 from telegram.constants import ParseMode
@@ -41,15 +57,6 @@ from telegram.warnings import PTBDeprecationWarning
 from briefcast.config import Secret
 from briefcast.models import RenderedEdition
 from briefcast.render.telegram_html import CAPTION_LIMIT, MESSAGE_LIMIT, validate_telegram_html
-from channels.base import BaseChannel, ChannelContext, ChannelSettings, Delivery, Outcome, Receipt
-from channels.errors import (
-    AuthError,
-    ContentError,
-    DeliveryError,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
 
 log = logging.getLogger("briefcast.channels.telegram")
 

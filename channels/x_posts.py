@@ -31,6 +31,15 @@ from datetime import datetime, timedelta
 import httpx
 import requests
 import tweepy
+from briefcast.channels.base import BaseChannel, ChannelContext, ChannelSettings, Delivery, Receipt
+from briefcast.channels.errors import (
+    AuthError,
+    ContentError,
+    DeliveryError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
 from pydantic import Field, field_validator
 from requests.adapters import HTTPAdapter
 from sqlalchemy import func, select
@@ -41,15 +50,6 @@ from briefcast.config import Secret
 from briefcast.ledger import IN_FLIGHT, SENT, Ledger, deliveries
 from briefcast.ledger import now as utc_now
 from briefcast.models import RenderedEdition
-from channels.base import BaseChannel, ChannelContext, ChannelSettings, Delivery, Receipt
-from channels.errors import (
-    AuthError,
-    ContentError,
-    DeliveryError,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
 
 log = logging.getLogger("briefcast.channels.x")
 

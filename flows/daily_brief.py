@@ -12,6 +12,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from briefcast.channels.base import Recipient
+from briefcast.flows import artifacts
+from briefcast.flows.approval import Decision, wait_for_approval
+from briefcast.flows.lateness import refuse_if_late
+from briefcast.flows.report_artifact import publish_edition_report
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
@@ -24,11 +29,6 @@ from briefcast.dispatch import ChannelReport
 from briefcast.models import Gathered, RenderedEdition
 from briefcast.params import BriefParameters
 from briefcast.preview import write_preview
-from channels.base import Recipient
-from flows import artifacts
-from flows.approval import Decision, wait_for_approval
-from flows.lateness import refuse_if_late
-from flows.report_artifact import publish_edition_report
 
 
 @task(name="gather", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)

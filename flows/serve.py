@@ -13,6 +13,7 @@ import os
 from typing import Any
 from uuid import UUID
 
+from briefcast.flows.daily_brief import daily_brief
 from prefect import get_client
 from prefect.client.schemas.actions import DeploymentUpdate
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
@@ -22,7 +23,6 @@ from prefect.schedules import Cron
 from prefect.settings import get_current_settings
 
 from briefcast.config import ConfigFileError, Settings
-from flows.daily_brief import daily_brief
 
 FLOW_NAME = "daily-brief"
 

@@ -13,10 +13,20 @@ import uuid
 
 import pytest
 
+# Registered here, once for the whole session: a module importing a session fixture gets
+# its own instance (a second Prefect server), so modules import only helpers from there.
+from flow_fixtures import (  # noqa: F401
+    newsroom_fixture,
+    prefect_harness_fixture,
+    prefect_server_fixture,
+    served_fixture,
+)
+
 PG_URL = os.environ.get("BRIEFCAST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BRIEFCAST_TEST_REDIS", "redis://127.0.0.1:6379/0")
 CHROMIUM = os.environ.get("BRIEFCAST_CHROMIUM", "/usr/bin/chromium")
 REQUIRE = os.environ.get("BRIEFCAST_REQUIRE_SERVICES") == "1"
+SHARED_PREFECT_API = "BRIEFCAST_TEST_PREFECT_API_URL"  # set while shared_prefect_api runs
 
 
 def _missing(reason: str):
@@ -63,3 +73,30 @@ def chromium_path():
         _missing(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
     pytest.importorskip("playwright.sync_api")
     return CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def shared_prefect_api(prefect_harness):
+    """The session's Prefect API for every CLI subprocess, instead of one server each.
+
+    A `briefcast run` without PREFECT_API_URL starts its own temporary server (10-40 s on
+    a loaded machine); given this one it only connects. It is the in-process flow tests'
+    harness server (a subprocess on 127.0.0.1), so a session starts one server, not two.
+    support.cli_env() hands the URL to the subprocess.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    os.environ[SHARED_PREFECT_API] = PREFECT_API_URL.value()
+    yield PREFECT_API_URL.value()
+    os.environ.pop(SHARED_PREFECT_API, None)
+
+
+def pytest_collection_modifyitems(items):
+    """Mark by what a test uses, so no test file needs to remember: Chromium -> browser,
+    a real `prefect server start` -> server (`make test-fast` deselects both)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "chromium_path" in fixtures:
+            item.add_marker(pytest.mark.browser)
+        if "prefect_server" in fixtures:
+            item.add_marker(pytest.mark.server)

@@ -6,6 +6,7 @@ Each builder fills in only what a test does not look at; a test passes what it a
 from __future__ import annotations
 
 import ipaddress
+import os
 import ssl
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,24 @@ HARBOUR_LEDGER = {
     "postal_address": "12 Harbour Road",
     "sender_email": "brief@ledger.example.org",
 }
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment for a `briefcast` subprocess: none of this process's Prefect or
+    briefcast settings, and the session's shared Prefect API when the test asked for it
+    (``pytest.mark.usefixtures("shared_prefect_api")``), so the command need not start its
+    own temporary server."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PREFECT_") and k not in {"BRIEFCAST_DATA", "BRIEFCAST_CONFIG"}
+    }
+    shared = os.environ.get("BRIEFCAST_TEST_PREFECT_API_URL")
+    if shared:
+        env["PREFECT_API_URL"] = shared
+    env.update(COLUMNS="200", **extra)
+    return env
+
 
 # Headless Chromium as the browser tests launch it (no sandbox: CI runs as root).
 CHROMIUM_ARGS = [

@@ -6,6 +6,10 @@ import time
 from pathlib import Path
 
 import pytest
+from briefcast.channels.base import ChannelContext
+from briefcast.channels.bluesky_posts import BlueskyChannel, BlueskySettings, map_error
+from briefcast.channels.errors import AuthError, PermanentError, RateLimited, TransientError
+from briefcast.channels.registry import load_registry
 from fakes.bluesky_server import Account, FakeBluesky
 from fakes.x_server import ImageHost, drop, rate_limited, server_error
 from pydantic import SecretStr
@@ -16,10 +20,6 @@ from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import IN_FLIGHT, SENT, Ledger
 from briefcast.models import Image, LinkFacet, SocialPost
-from channels.base import ChannelContext
-from channels.bluesky_posts import BlueskyChannel, BlueskySettings, map_error
-from channels.errors import AuthError, PermanentError, RateLimited, TransientError
-from channels.registry import load_registry
 
 ACCOUNT = Account(handle="gazette.test", app_password="abcd-efgh-ijkl-mnop")
 NO_BACKOFF = Dispatch(backoff_seconds=0)

@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from briefcast.channels.base import ChannelSettings
+from briefcast.channels.registry import load_registry
 from pydantic import ValidationError
 from support import make_edition
-
-from channels.base import ChannelSettings
-from channels.registry import load_registry
 
 REGISTRY = load_registry()
 ADAPTERS = sorted(REGISTRY.adapters.items())

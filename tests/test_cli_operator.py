@@ -8,15 +8,16 @@ status: one clear line (never a traceback) and a next step where there is one.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from flow_fixtures import EDITION_DATE, SUBSCRIBERS, write_newsroom
+from support import cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures("shared_prefect_api")  # no temporary server per command
 EDITION = EDITION_DATE.isoformat()
 EMPTY_DAY = "2026-03-15"  # the newsroom has nothing published that day
 
@@ -29,16 +30,10 @@ ODD_WIRE = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def briefcast(*args: str) -> subprocess.CompletedProcess:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("PREFECT_") and k not in {"BRIEFCAST_DATA", "BRIEFCAST_CONFIG"}
-    }
-    env["COLUMNS"] = "200"
     return subprocess.run(
         [sys.executable, "-m", "briefcast", *args],
         cwd=ROOT,
-        env=env,
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=240,
@@ -61,6 +56,7 @@ def newsroom(tmp_path, monkeypatch):
     return room
 
 
+@pytest.mark.slow  # runs the flow in a subprocess
 def test_a_day_without_articles_says_so_and_exits_3(newsroom):
     run = briefcast("run", "--config", str(newsroom.config), "--date", EMPTY_DAY)
     preview = briefcast("preview", "--config", str(newsroom.config), "--date", EMPTY_DAY)
@@ -93,6 +89,7 @@ def test_feed_text_is_printed_as_it_is_never_read_as_markup(newsroom):
     assert "skipped [wire] ([/red] Update [draft]): entry has no publication date" in result.stdout
 
 
+@pytest.mark.slow  # runs the flow in a subprocess
 def test_a_run_after_a_crash_reports_in_doubt_deliveries_and_how_to_settle_them(newsroom):
     from briefcast import pipeline
     from briefcast.config import load_settings
@@ -153,6 +150,7 @@ def test_an_error_about_a_long_path_stays_on_one_line(tmp_path):
     assert result.stdout.splitlines() == [f"error: {folder}: is a folder, not a config file"]
 
 
+@pytest.mark.slow  # runs the flow in a subprocess
 def test_a_dry_run_finds_a_channel_the_real_run_could_not_start(newsroom):
     with newsroom.config.open("a", encoding="utf-8") as config:
         config.write('\n[channels.sendgrid]\napi_key = { env = "BRIEFCAST_TEST_UNSET_KEY" }\n')
@@ -169,6 +167,7 @@ def test_a_dry_run_finds_a_channel_the_real_run_could_not_start(newsroom):
     assert not (newsroom.data / "outbox").exists()
 
 
+@pytest.mark.slow  # runs the flow in a subprocess
 def test_a_dry_run_finds_an_edition_a_channel_would_refuse(newsroom, monkeypatch):
     # A newsroom's own Telegram template with a tag Telegram does not accept.
     custom = newsroom.config.parent / "my-templates"

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import date
 
 import pytest
+from briefcast.channels.base import BaseChannel, Delivery, Receipt
+from briefcast.channels.errors import PermanentError, RateLimited, TransientError
 from sqlalchemy import update
 from support import make_edition
 
@@ -13,8 +15,6 @@ from briefcast.config import Dispatch
 from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import IN_FLIGHT, Ledger, deliveries
-from channels.base import BaseChannel, Delivery, Receipt
-from channels.errors import PermanentError, RateLimited, TransientError
 
 
 class ScriptedChannel(BaseChannel):

@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from briefcast.channels.base import ChannelContext
+from briefcast.channels.outbox import OutboxChannel, OutboxSettings
+from briefcast.channels.smtp_mail import SmtpChannel, SmtpSettings
 from fakes.smtp_sink import SmtpSink
 from support import gazette_settings, make_edition
 
@@ -19,9 +22,6 @@ from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import Ledger
 from briefcast.models import RenderedEdition
-from channels.base import ChannelContext
-from channels.outbox import OutboxChannel, OutboxSettings
-from channels.smtp_mail import SmtpChannel, SmtpSettings
 
 FAST = Dispatch(max_attempts=2, backoff_seconds=0, max_wait_seconds=5)
 EDITION = "2026-11-20"

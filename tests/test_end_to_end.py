@@ -33,7 +33,10 @@ from fakes.smtp_sink import SmtpSink
 from fakes.telegram_server import FakeTelegram
 from fakes.x_server import Account, FakeX, delay, drop, rate_limited
 
-pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS"),
+]
 ROOT = Path(__file__).resolve().parent.parent
 BRIEFCAST = [sys.executable, "-m", "briefcast"]
 DAY = "2026-11-20"

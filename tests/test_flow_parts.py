@@ -10,6 +10,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from briefcast.flows.approval import Decision, duration
+from briefcast.flows.artifacts import escape_markdown, fenced, preview_markdown, report_rows
 from flow_fixtures import write_newsroom
 from support import make_edition
 
@@ -22,8 +24,6 @@ from briefcast.models import (
     TelegramPhoto,
     XPost,
 )
-from flows.approval import Decision, duration
-from flows.artifacts import escape_markdown, fenced, preview_markdown, report_rows
 
 
 def edition(**changes) -> RenderedEdition:
@@ -151,7 +151,7 @@ def test_schedule_mistakes_name_the_key(tmp_path, monkeypatch, line, test_to, co
 
 
 def test_the_deployment_runs_daily_in_the_publications_time_zone(settings):
-    from flows.serve import build_deployment
+    from briefcast.flows.serve import build_deployment
 
     deployment = build_deployment(settings)
 
@@ -159,7 +159,7 @@ def test_the_deployment_runs_daily_in_the_publications_time_zone(settings):
     assert schedule.schedule.cron == "0 6 * * *"
     assert schedule.schedule.timezone == "Europe/Lisbon"
     assert deployment.name == "daily"
-    assert deployment.entrypoint == "flows.daily_brief.daily_brief"
+    assert deployment.entrypoint == "briefcast.flows.daily_brief.daily_brief"
     assert deployment.parameters == {
         "brief": {
             "require_approval": True,
@@ -170,7 +170,7 @@ def test_the_deployment_runs_daily_in_the_publications_time_zone(settings):
 
 
 def test_an_impossible_cron_is_a_config_error(tmp_path, monkeypatch):
-    from flows.serve import daily_schedule
+    from briefcast.flows.serve import daily_schedule
 
     monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
     room = write_newsroom(tmp_path, subscribers=(), schedule='cron = "61 6 * * *"\n')
@@ -180,9 +180,8 @@ def test_an_impossible_cron_is_a_config_error(tmp_path, monkeypatch):
 
 
 def test_every_field_of_the_run_form_explains_itself():
+    from briefcast.flows.daily_brief import daily_brief
     from prefect.utilities.callables import parameter_schema
-
-    from flows.daily_brief import daily_brief
 
     schema = parameter_schema(daily_brief).model_dump()
     assert list(schema["properties"]) == ["brief"]
@@ -203,10 +202,9 @@ def test_every_field_of_the_run_form_explains_itself():
 
 
 def test_the_channels_field_offers_the_configured_channels():
+    from briefcast.flows.daily_brief import daily_brief
+    from briefcast.flows.serve import offer_configured_channels
     from prefect.utilities.callables import parameter_schema
-
-    from flows.daily_brief import daily_brief
-    from flows.serve import offer_configured_channels
 
     schema = offer_configured_channels(
         parameter_schema(daily_brief).model_dump(), ["outbox", "sendgrid"]
@@ -261,7 +259,7 @@ def test_serve_against_a_prefect_server_that_is_down_says_so_in_one_line(tmp_pat
 
 
 def test_the_approval_form_says_whether_the_test_copy_went_out():
-    from flows.daily_brief import proofs_line
+    from briefcast.flows.daily_brief import proofs_line
 
     ok = ChannelReport("outbox", delivered=1)
     failed = ChannelReport("smtp", failed=1, errors=["desk@gazette.example: 550 no such user"])

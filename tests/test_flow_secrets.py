@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
+from flow_fixtures import (
     EDITION_DATE,
-    prefect_harness_fixture,
     run_artifacts,
     write_newsroom,
 )
@@ -51,9 +50,8 @@ def test_a_missing_block_names_the_key_and_the_block(tmp_path, monkeypatch):
 
 
 def test_no_artifact_carries_a_secret(tmp_path, monkeypatch):
+    from briefcast.flows.daily_brief import daily_brief
     from prefect.blocks.system import Secret
-
-    from flows.daily_brief import daily_brief
 
     monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
     Secret(value=LINK_SECRET).save("briefcast-link-key", overwrite=True)

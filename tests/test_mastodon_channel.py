@@ -6,6 +6,9 @@ import time
 from pathlib import Path
 
 import pytest
+from briefcast.channels.base import ChannelContext
+from briefcast.channels.mastodon_posts import MastodonChannel, MastodonSettings
+from briefcast.channels.registry import load_registry
 from fakes.mastodon_server import FakeMastodon
 from fakes.x_server import drop, rate_limited
 from pydantic import SecretStr
@@ -17,9 +20,6 @@ from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import Ledger
 from briefcast.models import SocialPost
-from channels.base import ChannelContext
-from channels.mastodon_posts import MastodonChannel, MastodonSettings
-from channels.registry import load_registry
 
 TOKEN = "mastodon-token-3f9a7c1e"
 NO_BACKOFF = Dispatch(backoff_seconds=0)

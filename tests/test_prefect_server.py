@@ -9,14 +9,12 @@ the rejected run must leave no delivery in it, the approved one every delivery.
 from __future__ import annotations
 
 import pytest
-from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
+from flow_fixtures import (
     EDITION_DATE,
     EDITOR,
     SUBSCRIBERS,
     client_of,
-    prefect_server_fixture,
     run_artifacts,
-    served_fixture,
     wait_for,
 )
 

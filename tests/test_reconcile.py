@@ -18,6 +18,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from briefcast.channels.base import ChannelContext
+from briefcast.channels.sendgrid_mail import SendGridChannel, SendGridSettings
+from briefcast.channels.x_posts import XChannel, XSettings
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fakes.sendgrid_server import FakeSendGrid
@@ -36,9 +39,6 @@ from briefcast.ledger import IN_FLIGHT, SENT, Ledger
 from briefcast.models import Article, EmailVariant, RenderedEdition, XPost
 from briefcast.web.app import create_app
 from briefcast.web.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from channels.base import ChannelContext
-from channels.sendgrid_mail import SendGridChannel, SendGridSettings
-from channels.x_posts import XChannel, XSettings
 
 EDITION = "2026-11-20"
 NO_WAIT = Dispatch(backoff_seconds=0, max_wait_seconds=5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from briefcast.flows.report_artifact import EDITION_REPORT_KEY
 from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
     EDITION_DATE,
     SUBSCRIBERS,
@@ -12,13 +13,12 @@ from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
 )
 
 from briefcast.params import BriefParameters
-from flows.report_artifact import EDITION_REPORT_KEY
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def test_a_follow_up_run_publishes_the_edition_report(newsroom):
-    from flows.daily_brief import daily_brief
+    from briefcast.flows.daily_brief import daily_brief
 
     params = BriefParameters(edition_date=EDITION_DATE, config_path=str(newsroom.config))
     first = daily_brief(params, return_state=True)

@@ -12,18 +12,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from flow_fixtures import (  # noqa: F401  (the *_fixture names are fixtures)
+from briefcast.flows.approval import ApprovalInput
+from flow_fixtures import (
     EDITION_DATE,
     client_of,
-    prefect_server_fixture,
-    served_fixture,
     wait_for,
     write_newsroom,
 )
 from support import CHROMIUM_ARGS
 
 from briefcast.params import BriefParameters
-from flows.approval import ApprovalInput
 
 pytestmark = pytest.mark.server
 

@@ -8,6 +8,9 @@ import time
 from collections import Counter
 
 import pytest
+from briefcast.channels.base import ChannelContext, Delivery, Recipient
+from briefcast.channels.errors import AuthError, PermanentError, RateLimited, TransientError
+from briefcast.channels.sendgrid_mail import SendGridChannel, SendGridSettings
 from fakes.sendgrid_server import FakeSendGrid
 from sendgrid import SendGridAPIClient
 from support import gazette_settings, make_edition
@@ -18,9 +21,6 @@ from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import FAILED, SENT, Ledger
 from briefcast.models import RenderedEdition
-from channels.base import ChannelContext, Delivery, Recipient
-from channels.errors import AuthError, PermanentError, RateLimited, TransientError
-from channels.sendgrid_mail import SendGridChannel, SendGridSettings
 
 API_KEY = "SG.unit-test-key-5f2c9e"
 FAST = Dispatch(max_attempts=4, backoff_seconds=0, max_wait_seconds=10)
@@ -139,9 +139,9 @@ def test_a_429_is_waited_out_until_the_reset_then_sent_once(settings, fake):
     fake.rate_limit_next(1, reset_in=1.5)
     waits: list[float] = []
 
-    def sleep(seconds: float) -> None:
+    def sleep(seconds: float) -> None:  # the dispatcher's wait, on the fake's clock
         waits.append(seconds)
-        time.sleep(seconds)
+        fake.let_time_pass(seconds)
 
     report = send(
         settings, fake, recipients, Ledger(get_engine(settings.database_url)), sleep=sleep
@@ -394,8 +394,9 @@ def test_the_fake_enforces_the_1000_recipient_cap():
 
 
 def test_configured_through_the_registry_and_the_pipeline(tmp_path, fake):
+    from briefcast.channels.registry import load_registry
+
     from briefcast import pipeline
-    from channels.registry import load_registry
 
     assert load_registry().get("sendgrid") is SendGridChannel
     settings = Settings.model_validate(

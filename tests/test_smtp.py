@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from briefcast.channels.base import ChannelContext, Delivery
+from briefcast.channels.errors import AuthError, TransientError
+from briefcast.channels.smtp_mail import SmtpChannel, SmtpSettings
 from fakes.smtp_sink import SmtpSink, free_port
 from support import gazette_settings, make_edition, self_signed_certificate, server_tls
 
@@ -14,9 +17,6 @@ from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import FAILED, SENT, Ledger
 from briefcast.models import RenderedEdition
-from channels.base import ChannelContext, Delivery
-from channels.errors import AuthError, TransientError
-from channels.smtp_mail import SmtpChannel, SmtpSettings
 
 FAST = Dispatch(max_attempts=4, backoff_seconds=0, max_wait_seconds=10)
 EDITION = "2026-11-20"

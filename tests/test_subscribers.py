@@ -6,6 +6,8 @@ import io
 from datetime import date
 
 import pytest
+from briefcast.channels.base import ChannelContext
+from briefcast.channels.smtp_mail import SmtpChannel, SmtpSettings
 from fakes.smtp_sink import SmtpSink
 from support import GAZETTE, gazette_settings, make_edition
 from typer.testing import CliRunner
@@ -18,8 +20,6 @@ from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import Ledger
 from briefcast.models import RenderedEdition
 from briefcast.subscribers import ACTIVE, BOUNCED, COMPLAINED, PENDING, UNSUBSCRIBED
-from channels.base import ChannelContext
-from channels.smtp_mail import SmtpChannel, SmtpSettings
 
 PUBLICATION = {**GAZETTE, "web_base_url": "https://news.gazette.example/"}
 

@@ -12,6 +12,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from briefcast.channels.base import ChannelContext, Delivery
+from briefcast.channels.errors import (
+    AuthError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from briefcast.channels.registry import load_registry
+from briefcast.channels.x_posts import PostPayload, XChannel, XSettings
 from fakes.x_server import (
     DUPLICATE_BODY,
     RATE_LIMIT_BODY,
@@ -34,15 +43,6 @@ from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import FAILED, IN_FLIGHT, SENT, Ledger, deliveries
 from briefcast.models import Article, EmailVariant, Image, RenderedEdition, XPost
-from channels.base import ChannelContext, Delivery
-from channels.errors import (
-    AuthError,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
-from channels.registry import load_registry
-from channels.x_posts import PostPayload, XChannel, XSettings
 
 ACCOUNT = Account(
     consumer_key="ck-7f3a9c",
@@ -172,9 +172,9 @@ def test_429_on_post_4_waits_for_the_reset_and_completes_without_duplicates(fake
     fake.on_call(4, rate_limited(reset_in=2))
     waits = []
 
-    def sleep(seconds):
+    def sleep(seconds):  # the dispatcher's wait, on the fake's clock
         waits.append(seconds)
-        time.sleep(seconds)
+        fake.let_time_pass(seconds)
 
     report = dispatch(x_channel(fake, ledger), make_edition(6), ledger, sleep=sleep)
 
@@ -184,7 +184,6 @@ def test_429_on_post_4_waits_for_the_reset_and_completes_without_duplicates(fake
     assert fake.rejected == [(4, 429)]
     assert len(fake.posts) == 6 == len({p.text for p in fake.posts})
     assert_chained(fake.posts)
-    assert fake.posts[3].at - fake.posts[2].at >= 1.9
 
 
 CRASHING_RUN = """
@@ -195,8 +194,8 @@ from briefcast.db import get_engine
 from briefcast.dispatch import dispatch_channel
 from briefcast.ledger import Ledger
 from briefcast.models import RenderedEdition
-from channels.base import ChannelContext
-from channels.x_posts import XChannel
+from briefcast.channels.base import ChannelContext
+from briefcast.channels.x_posts import XChannel
 
 edition_file, db_url, settings_json, die_after = sys.argv[1:5]
 edition = RenderedEdition.model_validate_json(Path(edition_file).read_text())

@@ -1,8 +1,8 @@
 """Jinja2 environments for the edition's templates.
 
 Templates are looked up first in the configured templates folder, then in the
-built-in ``templates/`` folder, so a newsroom can override one template at a
-time. Markup templates (``.mjml.j2``, ``.html.j2``) are autoescaped; plain-text
+built-in ones (package data, ``briefcast.templates``), so a newsroom can override one
+template at a time. Markup templates (``.mjml.j2``, ``.html.j2``) are autoescaped; plain-text
 templates (``.txt.j2``) are not, because their output is never parsed as HTML.
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateError
 
-from briefcast.config import PROJECT_ROOT, Settings
+from briefcast.config import Settings
 from briefcast.render.errors import RenderError
+from briefcast.resources import BUILTIN_TEMPLATES
 from briefcast.text_caps import cap
 
-BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
 TEXT_SUFFIX = ".txt.j2"
 
 

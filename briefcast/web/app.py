@@ -29,8 +29,9 @@ from starlette.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from briefcast import events, subscribers, tokens
-from briefcast.config import PROJECT_ROOT, ConfigFileError, Settings
+from briefcast.config import ConfigFileError, Settings
 from briefcast.db import get_engine
+from briefcast.resources import BUILTIN_TEMPLATES
 from briefcast.web import archive, links, operator_page, subscriptions, webhook
 from briefcast.web.body_cap import BodyCap
 from briefcast.web.confirmation import confirmation_message, send_message
@@ -45,7 +46,7 @@ PENDING_SWEEP_SECONDS = 600
 
 
 def _templates(settings: Settings) -> Jinja2Templates:
-    folders = [PROJECT_ROOT / "templates" / "web"]
+    folders = [BUILTIN_TEMPLATES / "web"]
     if settings.edition.templates:
         folders.insert(0, settings.templates_dir / "web")
     env = Environment(loader=FileSystemLoader(folders), autoescape=True)

@@ -320,6 +320,12 @@ class FakeSendGrid:
     def rate_limit_next(self, n: int, reset_in: float) -> None:
         self._script(n, Fault("rate_limit", reset_in=reset_in))
 
+    def let_time_pass(self, seconds: float) -> None:
+        """For the rate limit, as if ``seconds`` went by: a test's injected sleep calls this
+        instead of sleeping, and a retry before the reset still gets a 429."""
+        with self._lock:
+            self.state.blocked_until -= seconds
+
     def delay_next(self, n: int, seconds: float) -> None:
         """Answer nothing for ``seconds``, then 503: the request was not processed."""
         self._script(n, Fault("delay", seconds=seconds))

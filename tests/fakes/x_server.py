@@ -213,6 +213,12 @@ class FakeX:
     def on_call(self, number: int, fault: Fault) -> None:
         self._faults[number] = fault
 
+    def let_time_pass(self, seconds: float) -> None:
+        """For the rate limit, as if ``seconds`` went by: a test's injected sleep calls this
+        instead of sleeping, and a post before the reset still gets a 429."""
+        with self._lock:
+            self._limited_until -= seconds
+
     def on_upload(self, fault: Fault) -> None:
         """A status or drop fault for the next media upload."""
         self._upload_fault = fault

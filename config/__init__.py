@@ -1,0 +1,1 @@
+"""The default config and the commented config `briefcast init` writes (package data)."""

@@ -1,0 +1,1 @@
+"""The sample newsroom: articles, feeds and subscribers (package data)."""

@@ -1,0 +1,1 @@
+"""The built-in templates, installed as package data (read with importlib.resources)."""
