@@ -149,8 +149,10 @@ def print_summary(result: dict, config: Path | None = None) -> None:
     console.print(table)
     for row in result["channels"]:
         if row["reasons"]:
+            colour = "red" if row["failed"] or row["in doubt"] else "yellow"  # skipped, held
             console.print(
-                f"[red]{escape(row['channel'])}[/red]: {escape(row['reasons'])}", highlight=False
+                f"[{colour}]{escape(row['channel'])}[/{colour}]: {escape(row['reasons'])}",
+                highlight=False,
             )
     hint = resolve_hint(result, config)
     if hint:
@@ -172,6 +174,7 @@ def run(
     day = _date(edition_date)
     prepare_prefect(settings)
     from briefcast.flows.daily_brief import chosen_channels, daily_brief
+    from briefcast.flows.outcome import result_of
     from briefcast.params import BriefParameters
 
     try:  # here too, so a typo gets one line instead of a failed flow run's traceback
@@ -207,7 +210,8 @@ def run(
     progress_log.addHandler(handler)
     try:
         with progress:
-            result = daily_brief(params)
+            state = daily_brief(params, return_state=True)
+        result = result_of(state)  # a failed delivery's run ends Failed, its result kept
     except ConfigFileError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
@@ -232,7 +236,7 @@ def preview(
 ) -> None:
     """Render an edition to files (email HTML and text, posts, messages); sends nothing."""
     from briefcast import pipeline
-    from briefcast.preview import write_preview
+    from briefcast.preview import public_samples, write_preview
 
     settings = _settings(config)
     day = _date(edition_date) or pipeline.today_in(settings)
@@ -248,8 +252,9 @@ def preview(
         raise typer.Exit(NOTHING_TO_PUBLISH)
     edition = pipeline.render_day(settings, gathered)
     folder = out or settings.data_dir / "preview" / edition.edition_id
+    samples = public_samples(settings.publication.web_base_url, edition.edition_id)
     try:
-        write_preview(edition, folder)
+        write_preview(edition, folder, samples)
     except OSError as exc:
         detail = f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc)
         console.print(
@@ -296,7 +301,11 @@ def serve(
         highlight=False,
     )
     try:
-        serve_deployment(settings, pause_on_shutdown=pause_on_shutdown)
+        serve_deployment(
+            settings,
+            pause_on_shutdown=pause_on_shutdown,
+            say=lambda line: console.print(escape(line), highlight=False),
+        )
     except ConfigFileError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None

@@ -305,6 +305,18 @@ class Schedule(Strict):
         default_factory=list,
         description="Who gets the [TEST] copy of the edition before the approval pause.",
     )
+    preview_host: str = Field(
+        "127.0.0.1", description="Where `briefcast serve` serves the reviewer's preview."
+    )
+    preview_port: int = Field(
+        0, ge=0, le=65535, description="Its port; 0 picks a free one at each start."
+    )
+    notify: str = Field(
+        "",
+        pattern=r"^$|^[a-z0-9-]+/[A-Za-z0-9][A-Za-z0-9_-]*$",
+        description="A Prefect notification block, as block-type-slug/block-name (e.g. "
+        "slack-webhook/newsroom-desk): told when a run fails or waits for approval.",
+    )
     max_lateness_hours: float = Field(
         6,
         gt=0,

@@ -14,17 +14,17 @@ class BriefParameters(BaseModel):
     edition_date: date | None = Field(
         None,
         title="Edition date",
-        description="The day to publish, in the publication's time zone. None means today; "
-        "choose “date” to pick another day.",
+        description="The day to publish, in the publication's time zone. Leave it empty "
+        "(None) to count back from today with Days back; pick a date to publish that day.",
     )
     days_ago: int = Field(
         0,
         ge=0,
         le=7,
         title="Days back",
-        description="With no edition date: publish the day this many days before today. The "
-        "scheduled morning run uses 1, yesterday's complete day, so no story falls between "
-        "two editions.",
+        description="Used only when Edition date is empty: publish the day this many days "
+        "before today (0 = today so far, 1 = yesterday's complete day, what the scheduled "
+        "morning run publishes).",
     )
     channels: list[str] = Field(
         default_factory=list,

@@ -14,6 +14,7 @@ from briefcast.db import get_engine
 from briefcast.dispatch import ChannelReport, dispatch_channel
 from briefcast.ledger import Ledger
 from briefcast.models import Gathered, RenderedEdition, SourceProblem
+from briefcast.test_copy import proof_recipient
 
 log = logging.getLogger("briefcast")
 progress_log = logging.getLogger("briefcast.progress")
@@ -112,8 +113,8 @@ def recipients(settings: Settings, edition: RenderedEdition, test_to: list[str])
     from briefcast import subscribers
 
     engine = get_engine(settings.database_url)
-    if test_to:
-        return [subscribers.recipient(settings, address, edition.edition_id) for address in test_to]
+    if test_to:  # the [TEST] copy: its unsubscribe link must not unsubscribe the editor
+        return [proof_recipient(settings, address, edition.edition_id) for address in test_to]
     return subscribers.recipients_for(engine, settings, edition.edition_id)
 
 

@@ -31,6 +31,7 @@ def _safe(name: str) -> str:
 
 class OutboxChannel(BaseChannel):
     name = "outbox"
+    sends_email = True  # takes the [TEST] copy of a test send
     Settings = OutboxSettings
     max_batch = 500
 

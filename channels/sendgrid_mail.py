@@ -189,6 +189,7 @@ def _map_error(exc: Exception, timeout: float) -> DeliveryError:
 
 class SendGridChannel(BaseChannel):
     name = "sendgrid"
+    sends_email = True  # takes the [TEST] copy of a test send
     Settings = SendGridSettings
     max_batch = MAX_PERSONALIZATIONS
 

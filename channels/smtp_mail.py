@@ -92,6 +92,7 @@ def _reply_error(code: int, reply: bytes | str, where: str, stage: str) -> Deliv
 
 class SmtpChannel(BaseChannel):
     name = "smtp"
+    sends_email = True  # takes the [TEST] copy of a test send
     Settings = SmtpSettings
     max_batch = 50
 

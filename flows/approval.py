@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
@@ -10,12 +11,17 @@ from prefect.input import RunInput
 from pydantic import Field
 
 
+class Verdict(StrEnum):
+    approve = "approve"
+    reject = "reject"
+
+
 class ApprovalInput(RunInput):
-    approve: bool = Field(
-        False,
-        title="Approve",
-        description="On: deliver the edition to every subscriber and follower now. "
-        "Off: reject it; nothing is sent.",
+    # No default: the form cannot be submitted until the operator picks one.
+    decision: Verdict = Field(
+        title="Decision",
+        description="approve: deliver the edition to every subscriber and follower now. "
+        "reject: nothing is sent. There is no default: pick one.",
     )
     note: str = Field(
         "",
@@ -62,4 +68,4 @@ def wait_for_approval(description: str, timeout_seconds: int, poll_seconds: int)
         return Decision(
             False, f"nobody approved it within {duration(timeout_seconds)}", timed_out=True
         )
-    return Decision(answer.approve, answer.note.strip())
+    return Decision(answer.decision == Verdict.approve, answer.note.strip())

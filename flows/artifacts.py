@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from briefcast.flows.telegram_view import telegram_markdown
 from prefect.artifacts import (
     create_link_artifact,
     create_markdown_artifact,
@@ -19,6 +20,7 @@ from prefect.artifacts import (
 
 from briefcast.dispatch import ChannelReport
 from briefcast.models import Gathered, RenderedEdition
+from briefcast.preview import with_samples
 from briefcast.render.telegram_html import telegram_length
 
 X_LIMIT = 280
@@ -64,9 +66,17 @@ def _count(length: int, limit: int) -> str:
 
 
 def preview_markdown(
-    edition: RenderedEdition, gathered: Gathered | None = None, html_link: str = ""
+    edition: RenderedEdition,
+    gathered: Gathered | None = None,
+    html_link: str = "",
+    samples: dict[str, str] | None = None,
 ) -> str:
-    """Everything the edition sends, as one Markdown page."""
+    """Everything the edition sends, as one Markdown page.
+
+    ``samples`` fill the per-reader placeholders of the text version (see
+    briefcast.preview.public_samples); Telegram messages are shown formatted, as a reader
+    sees them, with their HTML source folded away below.
+    """
     email = edition.email
     lines = [
         f"# {escape_markdown(edition.publication)}: edition {escape_markdown(edition.edition_id)}",
@@ -91,7 +101,8 @@ def preview_markdown(
     ]
     if html_link:
         lines += [f"**HTML version:** {link('open the email as it will look', html_link)}", ""]
-    lines += ["**Text version:**", "", fenced(email.text), ""]
+    text = with_samples(email.text, samples, html=False)
+    lines += ["**Text version** (sample links and name):", "", fenced(text), ""]
 
     thread = ", a thread" if edition.x_thread and len(edition.x_posts) > 1 else ""
     lines += [f"## X ({_plural(len(edition.x_posts), 'post')}{thread})"]
@@ -109,10 +120,10 @@ def preview_markdown(
         length = telegram_length(photo.caption)
         lines += [
             "",
-            f"**Photo** {escape_markdown(photo.url)}: caption length "
+            f"**Photo** ({link('open the photo', photo.url)}): caption length "
             f"{_count(length, TELEGRAM_CAPTION_LIMIT)}",
             "",
-            fenced(photo.caption, "html"),
+            telegram_markdown(photo.caption),
         ]
     for number, message in enumerate(edition.telegram_messages, 1):
         length = telegram_length(message.text)
@@ -121,8 +132,12 @@ def preview_markdown(
             f"**Message {number}**: length {_count(length, TELEGRAM_MESSAGE_LIMIT)} "
             "(characters after HTML parsing)",
             "",
-            fenced(message.text, "html"),
+            telegram_markdown(message.text),
         ]
+    if edition.telegram_messages or photo is not None:
+        sources = [photo.caption] if photo is not None else []
+        sources += [message.text for message in edition.telegram_messages]
+        lines += ["", "**Telegram HTML as sent:**", "", fenced("\n\n".join(sources), "html")]
     lines += social_preview(edition)
     return "\n".join(lines) + "\n"
 
@@ -158,9 +173,14 @@ def report_rows(reports: Sequence[ChannelReport]) -> list[dict[str, object]]:
     return rows
 
 
-def publish_preview(edition: RenderedEdition, gathered: Gathered, html_link: str) -> None:
+def publish_preview(
+    edition: RenderedEdition,
+    gathered: Gathered,
+    html_link: str,
+    samples: dict[str, str] | None = None,
+) -> None:
     create_markdown_artifact(
-        preview_markdown(edition, gathered, html_link),
+        preview_markdown(edition, gathered, html_link, samples),
         key=PREVIEW_KEY,
         description=f"What edition {edition.edition_id} sends on every channel.",
     )

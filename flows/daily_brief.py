@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from briefcast.channels.base import Recipient
-from briefcast.flows import artifacts
-from briefcast.flows.approval import Decision, wait_for_approval
+from briefcast.flows import artifacts, outcome
+from briefcast.flows.approval import Decision, duration, wait_for_approval
 from briefcast.flows.lateness import refuse_if_late
+from briefcast.flows.preview_server import preview_url
 from briefcast.flows.report_artifact import publish_edition_report
+from briefcast.flows.run_logs import forward_to_runs, progress_artifact
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
@@ -28,7 +30,8 @@ from briefcast.config import Settings, load_settings
 from briefcast.dispatch import ChannelReport
 from briefcast.models import Gathered, RenderedEdition
 from briefcast.params import BriefParameters
-from briefcast.preview import write_preview
+from briefcast.preview import public_samples, write_preview
+from briefcast.test_copy import sends_email
 
 
 @task(name="gather", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
@@ -53,13 +56,18 @@ def dispatch_task(
     recipients: list[Recipient],
     run_id: str,
     test_send: bool,
-) -> ChannelReport:
-    report = pipeline.deliver(
-        settings, edition, channel, recipients, run_id=run_id, test_send=test_send
-    )
+) -> State:
+    """Ends Failed when any delivery failed or is in doubt; the report is its data either way."""
     logger = get_run_logger()
+    if test_send:
+        logger.info("%s: sending the [TEST] copy of edition %s", channel, edition.edition_id)
+    with progress_artifact(channel, test_send=test_send):
+        report = pipeline.deliver(
+            settings, edition, channel, recipients, run_id=run_id, test_send=test_send
+        )
     logger.info(
-        "%s: %d delivered, %d skipped, %d failed, %d in doubt, %d held back",
+        "%s%s: %d delivered, %d skipped, %d failed, %d in doubt, %d held back",
+        "[TEST] copy on " if test_send else "",
         channel,
         report.delivered,
         report.skipped,
@@ -69,7 +77,7 @@ def dispatch_task(
     )
     for error in report.errors[:20]:
         logger.warning("%s: %s", channel, error)
-    return report
+    return outcome.channel_state(report, test_send=test_send)
 
 
 def chosen_channels(settings: Settings, requested: list[str]) -> list[str]:
@@ -95,7 +103,8 @@ def send_to(
         dispatch_task.submit(settings, edition, name, recipients, run_id, test_send)
         for name in channels
     ]
-    reports = [future.result() for future in futures]
+    # A Failed task still has its report.
+    reports = [outcome.report_of(future.result(raise_on_failure=False)) for future in futures]
     artifacts.publish_report(reports, test_send=test_send, edition_id=edition.edition_id)
     return reports
 
@@ -107,10 +116,24 @@ def send_proofs(
     addresses: list[str],
     run_id: str,
 ) -> tuple[str, list[ChannelReport]]:
-    """The [TEST] copy, email only, under its own ledger id; links point at the real edition."""
+    """The [TEST] copy, email only, under its own ledger id; links point at the real edition.
+
+    Channels that do not send email (X, Telegram) are reported as skipped, not failed.
+    """
     recipients = pipeline.recipients(settings, edition, addresses)
     proof = pipeline.for_test_send(edition, datetime.now(UTC))
-    reports = send_to(settings, proof, channels, recipients, run_id, test_send=True)
+    email = [name for name in channels if sends_email(settings, name)]
+    skipped = [name for name in channels if name not in email]
+    logger = get_run_logger()
+    logger.info(
+        "sending the [TEST] copy of edition %s to %s on %s%s",
+        edition.edition_id,
+        ", ".join(addresses),
+        ", ".join(email) or "no email channel",
+        f"; skipped (a test copy is email only): {', '.join(skipped)}" if skipped else "",
+    )
+    reports = send_to(settings, proof, email, recipients, run_id, test_send=True) if email else []
+    reports += [ChannelReport(name, errors=[outcome.NOT_IN_TEST_SEND]) for name in skipped]
     return proof.edition_id, reports
 
 
@@ -123,8 +146,10 @@ def show_email_html(
 ) -> str:
     """Write the preview files (and the archive page if the edition goes out now, or the
     reviewer's unlisted copy if it awaits approval); return a link."""
-    folder = write_preview(edition, preview_folder(settings, edition.edition_id))
+    samples = public_samples(settings.publication.web_base_url, edition.edition_id)
+    folder = write_preview(edition, preview_folder(settings, edition.edition_id), samples)
     html_file = folder / "email.html"
+    served = preview_url(settings, edition.edition_id)
     if archive:
         pipeline.write_archive(settings, edition)
         base = settings.publication.web_base_url.rstrip("/")
@@ -133,6 +158,7 @@ def show_email_html(
         url = pipeline.write_review_copy(settings, edition)
     else:
         url = html_file.resolve().as_uri()
+    url = served or url  # `briefcast serve` serves the preview itself: no other server needed
     artifacts.publish_email_html(edition, url, html_file)
     return url
 
@@ -187,6 +213,17 @@ def ask_for_approval(
     proofs_to = brief.test_to or settings.schedule.test_to
     reports = send_proofs(settings, edition, channels, proofs_to, run_id)[1] if proofs_to else []
     subscribers = len(pipeline.recipients(settings, edition, []))
+    timeout = settings.schedule.approval_timeout_seconds
+    proof = "no [TEST] copy went out"
+    if proofs_to:
+        went = all(report.ok for report in reports)
+        proof = f"the [TEST] copy {'went' if went else 'FAILED to go'} to {', '.join(proofs_to)}"
+    get_run_logger().info(
+        "waiting for approval of edition %s (up to %s); %s. Resume the run to approve or reject.",
+        edition.edition_id,
+        duration(timeout),
+        proof,
+    )
     decision = wait_for_approval(
         approval_request(
             edition, channels, html_link, proofs_line(proofs_to, reports), subscribers
@@ -202,15 +239,14 @@ def ask_for_approval(
 def refused(decision: Decision, edition_id: str, result: dict) -> State:
     """The final state of a run that sent nothing to subscribers, named for the UI.
 
-    A rejection is a decision, not an error: Completed, named "Rejected" (a Cancelled
-    state would make the engine log a traceback). After a timeout the server replaces
-    any state with its own Failed one, its message built from our state's name:
-    "The flow was not approved and never resumed."
+    A rejection is a decision, not an error: Cancelled, named "Rejected". After a timeout
+    the server replaces any state with its own Failed one, its message built from our
+    state's name: "The flow was not approved and never resumed."
     """
     message = f"Edition {edition_id} was not delivered: {decision.reason}."
     if decision.timed_out:
         return Failed(name="Not approved", message=message)
-    return Completed(name="Rejected", message=message, data=result)
+    return outcome.rejected_state(edition_id, decision.reason, result)
 
 
 def nothing_to_publish(settings: Settings, gathered: Gathered, brief: BriefParameters) -> State:
@@ -231,6 +267,7 @@ def nothing_to_publish(settings: Settings, gathered: Gathered, brief: BriefParam
 
 
 DEFAULT_BRIEF = BriefParameters()
+forward_to_runs()  # the dispatcher's retries, waits and warnings reach the run's logs
 
 
 @flow(
@@ -269,7 +306,8 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
     html_link = show_email_html(
         settings, edition, archive=goes_out and not awaits_approval, review=awaits_approval
     )
-    artifacts.publish_preview(edition, gathered, html_link)
+    samples = public_samples(settings.publication.web_base_url, edition.edition_id)
+    artifacts.publish_preview(edition, gathered, html_link, {**samples, "view_url": html_link})
     result: dict = {
         "edition_id": edition.edition_id,
         "edition_date": edition_date.isoformat(),
@@ -290,7 +328,7 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
         for name, problem in result["channel_problems"].items():
             logger.warning("channel %s %s", name, problem)
         result["ok"] = not result["channel_problems"]
-        return result
+        return outcome.dry_run_state(edition.edition_id, result)
 
     if test_only:
         result["edition_id"], reports = send_proofs(
@@ -298,7 +336,7 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
         )
         result["channels"] = [report.as_row() for report in reports]
         result["ok"] = all(report.ok for report in reports)
-        return result
+        return outcome.delivery_state(edition.edition_id, reports, result, test_send=True)
 
     if brief.require_approval:
         decision = ask_for_approval(settings, brief, edition, channels, html_link, run_id)
@@ -316,4 +354,4 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
     reports = send_to(settings, edition, channels, recipients, run_id, test_send=False)
     result["channels"] = [report.as_row() for report in reports]
     result["ok"] = all(report.ok for report in reports)
-    return result
+    return outcome.delivery_state(edition.edition_id, reports, result, test_send=False)

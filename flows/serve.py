@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import logging
 import os
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from briefcast.flows.daily_brief import daily_brief
+from briefcast.flows.notifications import notification_block_id, set_up_notifications
+from briefcast.flows.preview_server import PreviewServer
 from prefect import get_client
 from prefect.client.schemas.actions import DeploymentUpdate
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
@@ -104,7 +109,9 @@ def offer_configured_channels(schema: dict[str, Any], channels: list[str]) -> di
 
 
 def register(settings: Settings, runner: Runner) -> UUID:
-    """Create or update the deployment on the server; return its id."""
+    """Create or update the deployment (and its notifications) on the server; return its id."""
+    with get_client(sync_client=True) as client:  # first: a missing block changes nothing
+        block_id = notification_block_id(settings, client) if settings.schedule.notify else None
     deployment_id = runner.add_deployment(build_deployment(settings))
     with get_client(sync_client=True) as client:
         schema = client.read_deployment(deployment_id).parameter_openapi_schema or {}
@@ -114,10 +121,45 @@ def register(settings: Settings, runner: Runner) -> UUID:
                 parameter_openapi_schema=offer_configured_channels(schema, list(settings.channels))
             ),
         )
+        set_up_notifications(settings, deployment_id, client, block_id)
     return deployment_id
 
 
-def serve(settings: Settings, *, pause_on_shutdown: bool = False) -> None:
+def start_preview(settings: Settings) -> PreviewServer:
+    """The reviewer's preview, served from this process; its runs link to it."""
+    schedule = settings.schedule
+    try:
+        server = PreviewServer(
+            settings.data_dir / "preview", schedule.preview_host, schedule.preview_port
+        )
+    except OSError as exc:
+        where = settings.source_file or "config"
+        raise ConfigFileError(
+            f"{where}: schedule.preview_port: cannot serve the preview on "
+            f"{schedule.preview_host}:{schedule.preview_port}: {exc.strerror or exc}"
+        ) from None
+    server.start().announce()
+    if not is_loopback(schedule.preview_host):
+        logging.getLogger("briefcast").warning(
+            "the preview is served on %s, reachable from other machines: anyone with a run's "
+            "link can read its unpublished edition. Keep it on your internal network.",
+            schedule.preview_host,
+        )
+    return server
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    settings: Settings, *, pause_on_shutdown: bool = False, say: Callable[[str], None] = print
+) -> None:
     """Register the deployment and execute its runs until interrupted."""
     api_url()
     if settings.source_file:  # a run whose form left "Config file" empty uses ours
@@ -125,9 +167,20 @@ def serve(settings: Settings, *, pause_on_shutdown: bool = False) -> None:
     runner = Runner(
         name=f"briefcast-{settings.schedule.deployment}", pause_on_shutdown=pause_on_shutdown
     )
-    register(settings, runner)
-    with contextlib.suppress(KeyboardInterrupt, TerminationSignal):  # a normal stop
-        asyncio.run(runner.start())
+    preview = start_preview(settings)
+    try:
+        register(settings, runner)
+        say(f"Reviewer previews: {preview.url}/<edition>/ (linked from each run's artifacts).")
+        notify = settings.schedule.notify
+        say(
+            f"Notifications: failed runs and runs waiting for approval, through {notify}."
+            if notify
+            else "Notifications: none ([schedule] notify names a Prefect notification block)."
+        )
+        with contextlib.suppress(KeyboardInterrupt, TerminationSignal):  # a normal stop
+            asyncio.run(runner.start())
+    finally:
+        preview.stop()
 
 
 def deployment_name(settings: Settings) -> str:

@@ -14,6 +14,7 @@ from email.policy import default
 
 import httpx
 import pytest
+from briefcast.flows.outcome import result_of
 from flow_fixtures import (
     EDITION_DATE,
     EDITOR,
@@ -49,7 +50,13 @@ def test_a_run_delivers_and_shows_preview_html_and_report(newsroom):
     assert len(list((newsroom.outbox(EDITION) / "x").glob("*.json"))) == 4  # opener + 3 stories
     assert newsroom.archive(EDITION).is_file()
     found = run_artifacts(state.state_details.flow_run_id)
-    assert set(found) == {"brief-preview", "brief-email-html", "brief-delivery-report"}
+    assert set(found) == {
+        "brief-preview",
+        "brief-email-html",
+        "brief-delivery-report",
+        "delivery-progress-outbox",
+    }
+    assert found["delivery-progress-outbox"].data == 100.0  # the progress bar reached the end
     preview = found["brief-preview"].data
     assert "**Subject:**" in preview and "River bridge reopens" in preview
     assert "weighted length" in preview and "characters after HTML parsing" in preview
@@ -107,6 +114,23 @@ def test_test_recipients_alone_get_a_marked_copy(newsroom):
     assert f"/archive/{EDITION}\n" in text  # the view link leads to the real edition's page
     assert not (proof / "x").exists() and not (proof / "telegram").exists()
     assert "brief-test-send-report" in run_artifacts(state.state_details.flow_run_id)
+
+
+def test_a_test_send_skips_telegram_instead_of_failing_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
+    monkeypatch.setenv("TEST_TELEGRAM_TOKEN", "123:not-a-real-token")
+    room = write_newsroom(
+        tmp_path,
+        schedule='\n[channels.telegram]\nbot_token = { env = "TEST_TELEGRAM_TOKEN" }\n'
+        'chats = ["@gazette"]\nbase_url = "http://127.0.0.1:9/bot"\n',
+    )
+
+    state = run(brief(room, test_to=[EDITOR]))
+
+    assert state.is_completed(), state.message
+    rows = {row["channel"]: row for row in state.result()["channels"]}
+    assert rows["outbox"]["delivered"] == 1 and rows["telegram"]["failed"] == 0
+    assert "not part of a test send" in rows["telegram"]["reasons"]
 
 
 def test_an_unknown_channel_fails_before_anything_is_gathered(newsroom):
@@ -171,7 +195,7 @@ def test_approval_sends_a_test_copy_pauses_then_delivers_once_approved(newsroom)
     assert {"brief-preview", "brief-email-html", "brief-test-send-report"} <= set(found)
     reviewer_sees_only_the_review_page(newsroom, found["brief-email-html"].data)
 
-    resume_flow_run(run_id, run_input={"approve": True, "note": "looks good"})
+    resume_flow_run(run_id, run_input={"decision": "approve", "note": "looks good"})
     state = background.finish()
 
     assert state.is_completed(), state.message
@@ -205,11 +229,13 @@ def test_a_rejected_edition_sends_nothing_and_says_why(newsroom):
 
     background = BackgroundRun(brief(newsroom, require_approval=True))
     run_id = wait_for(background.paused_run_id, timeout=60, what="the run to pause")
-    resume_flow_run(run_id, run_input={"approve": False, "note": "typo in the lead"})
+    with pytest.raises(RuntimeError, match="'decision' is a required property"):
+        resume_flow_run(run_id, run_input={"note": "no decision given"})  # no default
+    resume_flow_run(run_id, run_input={"decision": "reject", "note": "typo in the lead"})
     state = background.finish()
 
-    assert state.is_completed() and state.name == "Rejected"
-    assert state.result()["decision"] == "rejected by an operator: typo in the lead"
+    assert state.is_cancelled() and state.name == "Rejected"
+    assert result_of(state)["decision"] == ("rejected by an operator: typo in the lead")
     assert "typo in the lead" in state.message and "not delivered" in state.message
     assert newsroom.emails(EDITION) == []
     assert not (newsroom.outbox(EDITION) / "x").exists()

@@ -64,7 +64,7 @@ def test_no_artifact_carries_a_secret(tmp_path, monkeypatch):
 
     assert state.is_completed(), state.message
     found = run_artifacts(state.state_details.flow_run_id)
-    assert len(found) == 3
+    assert len(found) == 4  # preview, email HTML, delivery report, progress
     for artifact in found.values():
         assert LINK_SECRET not in str(artifact.data) and LINK_SECRET not in str(
             artifact.description

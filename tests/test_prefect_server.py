@@ -8,6 +8,7 @@ the rejected run must leave no delivery in it, the approved one every delivery.
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from flow_fixtures import (
     EDITION_DATE,
@@ -98,12 +99,15 @@ def test_an_operator_rejects_then_approves_the_edition(served):
     shown = artifacts_of(served, first.id)
     assert {"brief-preview", "brief-email-html", "brief-test-send-report"} <= set(shown)
     assert "River bridge reopens after six months of repairs" in shown["brief-preview"].data
-    assert "/review/" in shown["brief-email-html"].data  # the reviewer's unlisted link
+    preview = shown["brief-email-html"].data.split("(", 1)[1].rstrip(")")
+    assert preview.endswith(f"/{EDITION}/")  # served by briefcast serve itself
+    page = httpx.get(preview, timeout=10)
+    assert page.status_code == 200 and "River bridge reopens" in page.text
     assert not room.archive(EDITION).exists()  # nothing public before approval
     (proof,) = room.proof_editions(EDITION)
     assert [p.stem for p in (proof / "email").glob("*.eml")] == [EDITOR]
 
-    answer(served, first.id, approve=False, note="headline needs a fix")
+    answer(served, first.id, decision="reject", note="headline needs a fix")
     rejected = wait_for_state(served, first.id, lambda s: s.is_final(), "the rejection")
 
     assert rejected.name == "Rejected" and "headline needs a fix" in rejected.message
@@ -117,7 +121,7 @@ def test_an_operator_rejects_then_approves_the_edition(served):
     assert len(room.proof_editions(EDITION)) == 2
     assert not room.outbox(EDITION).exists()
 
-    answer(served, second.id, approve=True, note="fixed")
+    answer(served, second.id, decision="approve", note="fixed")
     done = wait_for_state(served, second.id, lambda s: s.is_completed(), "the delivery")
 
     assert done.name == "Completed"

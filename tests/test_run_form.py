@@ -99,18 +99,38 @@ def test_an_operator_rejects_an_edition_in_the_resume_form(
             return client.read_flow_run(run.id).state
 
     wait_for(lambda: state().is_paused(), timeout=120, what="the run to pause", every=0.5)
-    page.goto(f"{served.server.url}/runs/flow-run/{run.id}")
-    page.get_by_role("button", name="Resume").click()
+    # The run page in the UI's default version (V2): Resume is in the run's menu.
+    page.goto(f"{served.server.url}/v2/runs/flow-run/{run.id}")
+    page.get_by_role("button", name="Open menu").click()
+    page.get_by_role("menuitem", name="Resume").click()
+    dialog = page.get_by_role("dialog")
     for field in ApprovalInput.model_fields.values():
-        expect(page.get_by_text(field.description).first).to_be_visible()
-    expect(page.get_by_text("A [TEST] copy went to editor@gazette.example")).to_be_visible()
-    page.get_by_role("dialog").locator("textarea").fill("the lead photo is wrong")
+        expect(dialog.get_by_text(field.description).first).to_be_visible()
+    expect(dialog.get_by_text("A [TEST] copy went to editor@gazette.example")).to_be_visible()
     page.screenshot(path=screenshots / "approval-form.png")
-    page.get_by_role("button", name="Submit").click()
-    expect(page.get_by_role("dialog")).to_be_hidden(timeout=60_000)  # the UI sent the answer
+
+    # Submitted without a decision: refused, the run still waits.
+    dialog.get_by_role("button", name="Resume").click()
+    expect(page.get_by_text("'decision' is a required property").first).to_be_visible()
+    expect(dialog).to_be_visible()
+    assert state().is_paused()
+
+    dialog.get_by_role("button", name="Select Decision").click()
+    page.get_by_role("option", name="reject").click()
+    dialog.locator("textarea").fill("the lead photo is wrong")
+    dialog.get_by_role("button", name="Resume").click()
+    expect(dialog).to_be_hidden(timeout=60_000)  # the UI sent the answer
 
     final = wait_for(
         lambda: (s := state()).is_final() and s, timeout=240, what="the rejection", every=0.5
     )
     assert final.name == "Rejected" and "the lead photo is wrong" in final.message
     assert room.emails(EDITION_DATE.isoformat()) == []
+
+    # The deployment's run list, as it opens (its default state filter), labels it Rejected.
+    page.goto(f"{served.server.url}/v2/deployments/deployment/{served.deployment_id}")
+    name = page.get_by_text(run.name, exact=True).first
+    expect(name).to_be_visible()
+    row = name.locator("xpath=ancestor::*[contains(., 'Rejected')][1]")  # its row in the list
+    expect(row).to_be_visible()
+    assert len(row.inner_text()) < 400, row.inner_text()  # the row, not the whole page
