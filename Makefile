@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATE ?= 2026-11-20
 
-.PHONY: brief test test-fast lint browser clean
+.PHONY: brief test test-fast lint browser clean bench chaos
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +39,12 @@ lint: $(BIN)/.installed
 
 clean:
 	rm -rf var/outbox var/preview
+
+# How it scales: the real CLI against loopback stand-ins (see README, "Scale").
+# make bench BENCH_ARGS="--subscribers 100000 --db sqlite postgresql"
+BENCH_ARGS ?=
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+chaos: $(BIN)/.installed
+	$(BIN)/python -m bench chaos $(CHAOS_ARGS)

@@ -106,8 +106,8 @@ def resolve_hint(result: dict, config: Path | None) -> str:
     options = f" --date {result['edition_date']}" + (f" --config {config}" if config else "")
     channel = doubtful[0]["channel"] if len(doubtful) == 1 else "CHANNEL"
     return (
-        f"In doubt: {counts}. A run stopped (or is still running) between claiming these "
-        "deliveries and recording them, so they may have gone out. "
+        f"In doubt: {counts}. Their request went out and no answer was recorded (the reasons "
+        "above say why), so they may have arrived; they are never resent blindly. "
         f"`briefcast ledger reconcile{options}` settles those the provider can confirm; "
         "check the rest with the provider, "
         f"then settle them: `briefcast ledger resolve {channel} sent{options}` if they arrived, "

@@ -167,9 +167,15 @@ def resolve(
     if targets == ():
         raise fail(f"--targets-file {targets_file}: no targets in it")
     where = settle.RowFilter(edition_id, channel=channel, run_id=run, targets=targets)
-    done = settle.settle(
-        _engine(settings), where, as_sent=outcome == "sent", receipt=receipt and receipt.strip()
-    )
+    from briefcast.ledger import RunStillLive
+
+    try:
+        done = settle.settle(
+            _engine(settings), where, as_sent=outcome == "sent", receipt=receipt and receipt.strip()
+        )
+    except RunStillLive as exc:
+        say(f"Refused: {exc}")
+        raise typer.Exit(1) from None
     scope = f"edition {edition_id}" if edition_id else f"run {run}"
     if edition_id and run:
         scope += f" (run {run})"

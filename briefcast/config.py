@@ -22,6 +22,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -160,6 +161,14 @@ class Dispatch(Strict):
     backoff_seconds: float = Field(1.0, ge=0)
     max_wait_seconds: float = Field(
         900, ge=0, description="Longest provider-requested wait honoured within one run."
+    )
+    max_backoff_seconds: float = Field(
+        60, ge=0, description="Cap of the exponential backoff between retries."
+    )
+    concurrency: dict[str, Annotated[int, Field(ge=1, le=64)]] = Field(
+        default_factory=dict,
+        description="Requests in flight at once, per channel name (default: the adapter's: "
+        "4 for SendGrid, 1 for the others).",
     )
 
 
@@ -365,6 +374,15 @@ class Settings(Strict):
 
     base_dir: Path = Field(PROJECT_ROOT, exclude=True)
     source_file: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _concurrency_of_known_channels(self) -> Settings:
+        unknown = sorted(set(self.dispatch.concurrency) - set(self.channels))
+        if unknown:
+            raise ValueError(
+                f"dispatch.concurrency names channels not configured: {', '.join(unknown)}"
+            )
+        return self
 
     def path(self, value: str | Path) -> Path:
         """A path from the config, resolved against the config file's folder."""

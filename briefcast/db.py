@@ -8,9 +8,11 @@ import stat
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 
-metadata = MetaData()
+from briefcast.tables import metadata
+
+__all__ = ["get_engine", "metadata"]
 
 
 def _private_sqlite_file(name: str) -> None:
@@ -44,9 +46,6 @@ def get_engine(url: str) -> Engine:
             cur.close()
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    # Import the modules that define tables so create_all sees them all.
-    import briefcast.ledger  # noqa: F401
-    import briefcast.subscribers  # noqa: F401
     from briefcast import schema
 
     schema.upgrade(engine)  # a fresh database gets its tables; an older one is migrated

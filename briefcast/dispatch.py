@@ -1,20 +1,41 @@
-"""The dispatcher: the one place where retries, provider waits and the ledger meet.
+"""The dispatcher: the one place where retries, provider waits, claims and the ledger meet.
 
-For one channel it plans the edition's deliveries, records them in the ledger,
-skips what was already sent, and sends the rest in batches: claim, one attempt,
-record. Provider waits (429) are honoured here, transient failures retried with
-backoff, permanent ones recorded with the provider's reason. Every adapter gets
-the same behaviour.
+For one channel it streams the edition's deliveries from the adapter's plan a
+page at a time: the page's ledger rows are created with one statement, what an
+earlier run settled is counted (sent, failed, in doubt), and the rest is cut
+into requests of the adapter's ``max_batch``. Up to ``concurrency`` requests
+are in flight at once, each on its own thread: claim (one UPDATE, immediately
+before the request), send, record its outcomes (one small transaction, as soon
+as they are known). So after a kill -9 the rows in doubt are at most those
+whose request was on the wire.
+
+Provider waits (429) close a gate that every sender of the channel waits on;
+transient failures are retried with capped, jittered exponential backoff;
+permanent ones are recorded with the provider's reason. A request whose fate
+is unknown leaves its rows in flight: in doubt, never retried blindly. What
+depends on a delivery in doubt (the rest of an X thread or a Telegram chat)
+waits, reported as such. On SIGTERM (``briefcast.stopping``) nothing new is
+claimed, requests on the wire finish and are recorded, and rows waiting for a
+retry go back to pending.
+
+Nothing here grows with the number of recipients: pages, the requests in
+flight and the first reasons of each kind are all that is held.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import random
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from briefcast.channels.base import Channel, Delivery, Receipt
+from briefcast import stopping
+from briefcast.channels.base import Channel, Delivery, InDoubt, Receipt, size_of
 from briefcast.channels.errors import (
     AuthError,
     ChannelError,
@@ -25,11 +46,15 @@ from briefcast.channels.errors import (
     TransientError,
 )
 from briefcast.config import Dispatch
-from briefcast.ledger import FAILED, IN_FLIGHT, PENDING, SENT, Ledger
+from briefcast.ledger import FAILED, HELD, IN_FLIGHT, SENT, Ledger, Outcomes, Row
 from briefcast.models import RenderedEdition
 from briefcast.reconcile import settle_from_provider
 
 log = logging.getLogger("briefcast.dispatch")
+
+PAGE_SIZE = 1000  # deliveries planned, recorded and checked against the ledger together
+REASONS_KEPT = 50  # reasons a report keeps; the others are counted
+REASONS_SHOWN = 5  # in the summary row
 
 
 @dataclass
@@ -41,14 +66,27 @@ class ChannelReport:
     failed: int = 0
     in_doubt: int = 0
     held: int = 0
-    errors: list[str] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)  # targets refused for good (hard bounces)
+    errors: list[str] = field(default_factory=list)  # the first REASONS_KEPT reasons
+    rejected: list[str] = field(default_factory=list)  # refused for good (first REASONS_KEPT)
+    more_errors: int = 0  # reasons beyond those kept
+    stopped: bool = False  # a SIGTERM or a cancel stopped it before the end
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and self.in_doubt == 0
+        return self.failed == 0 and self.in_doubt == 0 and not self.stopped
+
+    def note(self, reason: str, *, always: bool = False) -> None:
+        """Keep a reason (the first REASONS_KEPT of them; a summary line always)."""
+        if always or len(self.errors) < REASONS_KEPT:
+            self.errors.append(reason)
+        else:
+            self.more_errors += 1
 
     def as_row(self) -> dict[str, object]:
+        reasons = "; ".join(self.errors[:REASONS_SHOWN])
+        more = max(0, len(self.errors) - REASONS_SHOWN) + self.more_errors
+        if more:
+            reasons += f"; and {more} more"
         return {
             "channel": self.channel,
             "delivered": self.delivered,
@@ -56,11 +94,45 @@ class ChannelReport:
             "failed": self.failed,
             "in doubt": self.in_doubt,
             "held back": self.held,
-            "reasons": "; ".join(self.errors[:5]),
+            "reasons": reasons,
         }
 
 
 Progress = Callable[[str, int, int], None]
+
+
+class Gate:
+    """Closed by a provider's 429 until the time it named: every sender waits on it."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def close_for(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, self._clock() + seconds)
+
+    def remaining(self) -> float:
+        with self._lock:
+            return max(0.0, self._until - self._clock())
+
+
+def backoff(policy: Dispatch, attempt: int, rng: Callable[[], float] = random.random) -> float:
+    """Exponential from ``backoff_seconds``, capped, with jitter (half to all of it)."""
+    delay = min(policy.backoff_seconds * 2 ** (attempt - 1), policy.max_backoff_seconds)
+    return delay * (0.5 + rng() / 2)
+
+
+def concurrency_for(policy: Dispatch, channel: str, adapter: Channel) -> int:
+    return max(1, policy.concurrency.get(channel, getattr(adapter, "concurrency", 1)))
+
+
+@dataclass(frozen=True)
+class _GiveBack:
+    """Claimed, surely not delivered (the run stopped before a retry): back to pending."""
+
+    reason: str
 
 
 def dispatch_channel(
@@ -70,8 +142,10 @@ def dispatch_channel(
     ledger: Ledger,
     policy: Dispatch,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] | None = None,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    on_rejected: Callable[[list[str]], None] | None = None,
 ) -> ChannelReport:
     report = ChannelReport(channel)
     try:
@@ -81,153 +155,394 @@ def dispatch_channel(
         report.errors.append(f"edition refused before sending: {exc}")
         log.error("%s: edition refused before sending: %s", channel, exc)
         return report
-    report.planned = len(planned)
-    ledger.ensure(edition.edition_id, channel, [d.target for d in planned])
-    ledger.reopen_retryable(edition.edition_id, channel)
-    settle_from_provider(adapter, ledger, edition.edition_id, channel, planned)  # found: sent
-    rows = ledger.rows(edition.edition_id, channel)
-    receipts = {t: r.receipt for t, r in rows.items() if r.state == SENT and r.receipt}
-
-    todo: list[Delivery] = []
-    for delivery in planned:
-        row = rows[delivery.target]
-        if row.state == SENT:
-            report.skipped += 1
-        elif row.state == IN_FLIGHT:
-            report.in_doubt += 1
-            report.errors.append(f"{delivery.target}: in doubt (claimed by run {row.run_id})")
-        elif row.state == FAILED:
-            report.failed += 1
-            report.errors.append(f"{delivery.target}: {row.error}")
-        elif row.state == PENDING:
-            todo.append(delivery)
-
-    admit = getattr(adapter, "admit", None)
-    if admit is not None and todo:
-        allowed, reason = admit(todo)
-        if allowed < len(todo):
-            held = todo[allowed:]
-            todo = todo[:allowed]
-            ledger.mark_held([rows[d.target].id for d in held], reason)
-            report.held += len(held)
-            report.errors.append(f"{len(held)} held back: {reason}")
-            log.warning("%s: %d held back: %s", channel, len(held), reason)
-
-    total = len(planned)
-    done = total - len(todo)  # sent before, in doubt, failed before or held back: settled
-    if progress:
-        progress(channel, done, total)
-    size = max(1, getattr(adapter, "max_batch", 1))
-    refused: AuthError | None = None  # the provider refused our own credentials
-    not_attempted = 0
-    validated: list[Receipt] = []  # accepted, not delivered (a provider's sandbox)
-    for start in range(0, len(todo), size):
-        batch = []
-        for delivery in todo[start : start + size]:
-            if delivery.after is not None:
-                parent = receipts.get(delivery.after)
-                if parent is None:
-                    report.failed += 1
-                    report.errors.append(
-                        f"{delivery.target}: not sent, {delivery.after} did not go out"
-                    )
-                    continue
-                delivery = replace(delivery, parent_receipt=parent)
-            batch.append(delivery)
-        if refused is not None:  # every later batch would be refused too: they stay pending
-            not_attempted += len(batch)
-            batch = []
-        ids = {d.target: rows[d.target].id for d in batch}
-        claimed = ledger.claim(ids.values())
-        lost = [d for d in batch if ids[d.target] not in claimed]
-        for delivery in lost:  # another run took it between our read and our claim
-            report.in_doubt += 1
-            report.errors.append(f"{delivery.target}: claimed by another run")
-        batch = [d for d in batch if ids[d.target] in claimed]
-        outcomes = _send_with_retries(adapter, channel, batch, policy, sleep)
-        for delivery, outcome in zip(batch, outcomes, strict=True):
-            row_id = ids[delivery.target]
-            if isinstance(outcome, Receipt) and not outcome.delivered:
-                ledger.release([row_id], outcome.detail or "accepted, not delivered")
-                validated.append(outcome)
-                report.held += 1
-            elif isinstance(outcome, Receipt):
-                ledger.mark_sent(row_id, outcome.provider_id)
-                receipts[delivery.target] = outcome.provider_id
-                report.delivered += 1
-            elif outcome is None:  # unknown fate: leave in flight, reported as in doubt
-                report.in_doubt += 1
-                report.errors.append(f"{delivery.target}: in doubt, it may have gone out")
-            else:
-                # Refused credentials sent nothing: the next run, once they are fixed, retries.
-                auth = isinstance(outcome, AuthError)
-                ledger.mark_failed(row_id, str(outcome), retryable=outcome.retryable or auth)
-                refused = outcome if auth else refused
-                report.failed += 1
-                report.errors.append(f"{delivery.target}: {outcome}")
-                if isinstance(outcome, RecipientRejected):
-                    report.rejected.append(delivery.target)
-        done += len(todo[start : start + size])  # sent, failed or not sent
-        if progress:
-            progress(channel, done, total)
-    if not_attempted:
-        report.failed += not_attempted
-        report.errors.append(f"{not_attempted} not attempted after: {refused}")
-    if validated:
-        reason = validated[0].detail or "accepted, not delivered"
-        report.errors.append(f"{len(validated)} held back: {reason}")
+    dispatcher = _Dispatcher(
+        adapter, channel, edition, ledger, policy, report, sleep, progress, stop, on_rejected
+    )
+    with ledger.lease(edition.edition_id, channel) as lease:
+        if hasattr(adapter, "find_sent"):  # a short thread: ask the provider what went out
+            planned = list(planned)
+            settle_from_provider(adapter, ledger, edition.edition_id, channel, planned)
+        dispatcher.run(planned)
+        if report.stopped:
+            lease.outcome = "stopped"
     return report
 
 
-def _send_with_retries(
-    adapter: Channel,
-    channel: str,
-    batch: Sequence[Delivery],
-    policy: Dispatch,
-    sleep: Callable[[float], None],
-) -> list[Receipt | DeliveryError | None]:
-    """Send until every delivery has a final outcome; transient ones are retried."""
-    outcomes: dict[str, Receipt | DeliveryError | None] = {}
-    remaining = list(batch)
-    attempt = 0
-    while remaining:
-        attempt += 1
-        try:
-            results = adapter.send(remaining)
-        except DeliveryError as exc:
-            results = [exc] * len(remaining)
-        except ChannelError as exc:
-            results = [PermanentError(str(exc), channel=channel)] * len(remaining)
-        except Exception:  # a bug or an unmapped error: the provider may have sent it
-            log.exception(
-                "%s: unexpected error; %d deliveries left in flight", channel, len(remaining)
-            )
-            for delivery in remaining:
-                outcomes[delivery.target] = None
-            break
-        retry: list[Delivery] = []
-        wait = 0.0
-        for delivery, result in zip(remaining, results, strict=True):
-            if isinstance(result, TransientError) and attempt < policy.max_attempts:
-                if isinstance(result, RateLimited) and result.retry_after > policy.max_wait_seconds:
-                    outcomes[delivery.target] = result
-                    continue
-                retry.append(delivery)
-                if isinstance(result, RateLimited):
-                    wait = max(wait, result.retry_after)
+def _pages(items: Iterable[Delivery], size: int) -> Iterator[list[Delivery]]:
+    iterator = iter(items)
+    while page := list(itertools.islice(iterator, size)):
+        yield page
+
+
+class _Dispatcher:
+    def __init__(
+        self, adapter, channel, edition, ledger, policy, report, sleep, progress, stop, on_rejected
+    ) -> None:
+        self.adapter = adapter
+        self.channel = channel
+        self.edition_id = edition.edition_id
+        self.ledger: Ledger = ledger
+        self.policy: Dispatch = policy
+        self.report: ChannelReport = report
+        self.stop = stop or stopping.STOP
+        self.sleep = sleep or self.stop.wait  # a stop cuts a wait short
+        self.progress = progress
+        self.on_rejected = on_rejected
+        self.gate = Gate()
+        self.lock = threading.Lock()  # guards the report and the counters below
+        self.size = max(1, getattr(adapter, "max_batch", 1))
+        self.workers = concurrency_for(policy, channel, adapter)
+        self.slots = threading.Semaphore(self.workers + 1)  # requests in flight or queued
+        self.outstanding: deque[tuple[Future, set[str]]] = deque()
+        self.waiting: dict[str, str] = {}  # thread/chat targets held behind one in doubt
+        self.refused: AuthError | None = None  # the provider refused our own credentials
+        self.not_attempted = 0
+        self.given_back = 0
+        self.validated = 0
+        self.validated_reason = ""
+        self.done = 0
+        self.total = 0
+        self.seq = 0
+
+    # -- the main loop (one thread) ---------------------------------------------
+    def run(self, planned: Iterable[Delivery]) -> None:
+        self.total = size_of(planned) or 0
+        self.ledger.reopen_retryable(self.edition_id, self.channel)
+        self._progress()
+        first = True
+        with ThreadPoolExecutor(self.workers, thread_name_prefix=f"send-{self.channel}") as pool:
+            batch: list[Delivery] = []
+            for page in _pages(planned, PAGE_SIZE):
+                if self.stop.is_set():
+                    break
+                for delivery in self._prepare(page):
+                    if delivery.after is not None and any(
+                        d.target == delivery.after for d in batch
+                    ):
+                        first = self._submit(pool, batch, first)
+                        batch = []
+                    batch.append(delivery)
+                    if len(batch) >= self.size:
+                        first = self._submit(pool, batch, first)
+                        batch = []
+            if batch:
+                self._submit(pool, batch, first)
+        self._finish()
+
+    def _prepare(self, page: list[Delivery]) -> list[Delivery]:
+        """Record the page in the ledger; count what is settled; what is left to send."""
+        report = self.report
+        targets = [(d.target, self.seq + n) for n, d in enumerate(page)]
+        self.seq += len(page)
+        fresh = self.ledger.add(self.edition_id, self.channel, targets)
+        settled: dict[str, Row] = {}
+        if fresh < len(page):
+            settled = self.ledger.settled(self.edition_id, self.channel, [t for t, _ in targets])
+        todo: list[Delivery] = []
+        problems: list[tuple[str, str]] = []
+        with self.lock:
+            report.planned += len(page)
+            for delivery in page:
+                row = settled.get(delivery.target)
+                if row is not None:
+                    self._count_settled(row)
+                elif delivery.problem:
+                    problems.append((delivery.target, delivery.problem))
+                    report.failed += 1
+                    report.note(f"{delivery.target}: {delivery.problem}")
                 else:
-                    wait = max(wait, policy.backoff_seconds * 2 ** (attempt - 1))
+                    todo.append(delivery)
+        self.ledger.refuse(self.edition_id, self.channel, problems)
+        admit = getattr(self.adapter, "admit", None)
+        if admit is not None and todo:
+            allowed, reason = admit(todo, self.ledger.recent_count(self.channel))
+            if allowed < len(todo):
+                held = todo[allowed:]
+                todo = todo[:allowed]
+                self.ledger.hold(self.edition_id, self.channel, [d.target for d in held], reason)
+                with self.lock:
+                    report.held += len(held)
+                    report.note(f"{len(held)} held back: {reason}", always=True)
+                log.warning("%s: %d held back: %s", self.channel, len(held), reason)
+        self._advance(len(page) - len(todo))
+        return todo
+
+    def _count_settled(self, row: Row) -> None:
+        """Count a row an earlier (or another) run settled or holds. Caller holds the lock."""
+        report = self.report
+        if row.state == SENT:
+            report.skipped += 1
+        elif row.state == FAILED:
+            report.failed += 1
+            report.note(f"{row.target}: {row.error}")
+        elif row.state == HELD:
+            report.held += 1
+            report.note(f"{row.target}: held back: {row.error}")
+        elif row.state == IN_FLIGHT:
+            holder = row.holder
+            if holder is not None and holder.live:
+                report.held += 1
+                report.note(
+                    f"{row.target}: being sent by run {row.run_id}, still running "
+                    f"({holder.describe()})"
+                )
+                return
+            report.in_doubt += 1
+            if holder is None:
+                report.note(f"{row.target}: in doubt (claimed by run {row.run_id})")
+            elif holder.finished_at is not None:
+                report.note(
+                    f"{row.target}: in doubt, it may have gone out: "
+                    f"{row.error or 'no outcome recorded'} (run {row.run_id}, "
+                    f"{holder.finished_at:%Y-%m-%d %H:%M} UTC)"
+                )
             else:
-                outcomes[delivery.target] = result
-        if retry:
-            log.warning(
-                "%s: %d deliveries hit a transient failure (attempt %d): %s; waiting %.1fs",
-                channel,
-                len(retry),
-                attempt,
-                next(r for d, r in zip(remaining, results, strict=True) if d in retry),
-                wait,
+                report.note(
+                    f"{row.target}: in doubt, left by a crashed run {row.run_id} at "
+                    f"{holder.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
+                )
+
+    def _submit(self, pool: ThreadPoolExecutor, batch: list[Delivery], first: bool) -> bool:
+        """Queue one request (after the parents it replies to); False once one went."""
+        ready = [d for d in (self._with_parent(d) for d in batch) if d is not None]
+        if not ready:
+            return first
+        self.slots.acquire()
+        future = pool.submit(self._send_batch, ready)
+        # Requests still running, for a reply to wait on its parent's: a few at most.
+        self.outstanding = deque((f, t) for f, t in self.outstanding if not f.done())
+        self.outstanding.append((future, {d.target for d in ready}))
+        if first:  # a bad key or sender costs one request, not one per sender
+            future.result()
+        return False
+
+    def _with_parent(self, delivery: Delivery) -> Delivery | None:
+        """The delivery with its parent's receipt, or None when it cannot go now."""
+        if delivery.after is None:
+            return delivery
+        parent = delivery.after
+        for future, targets in list(self.outstanding):
+            if parent in targets:
+                future.result()  # the parent's request first: its receipt is what we need
+        root = self.waiting.get(parent)
+        row = None if root else self.ledger.row(self.edition_id, self.channel, parent)
+        if root is None and row is not None and row.state == SENT:
+            return replace(delivery, parent_receipt=row.receipt)
+        if root is None and row is not None and row.state == IN_FLIGHT:
+            root = parent
+        with self.lock:
+            if root is not None:
+                self.waiting[delivery.target] = root
+                self.report.held += 1
+                self.report.note(f"{delivery.target}: waiting on {root} (in doubt)")
+            else:
+                self.report.failed += 1
+                self.report.note(f"{delivery.target}: not sent, {parent} did not go out")
+        self._advance(1)
+        return None
+
+    # -- one request (a sender thread) ----------------------------------------------
+    def _send_batch(self, batch: list[Delivery]) -> None:
+        size = len(batch)
+        try:
+            self._send_claimed(batch)
+        except Exception as exc:  # our side failed (the database): nothing of it was sent
+            log.exception("%s: a request of %d could not be made", self.channel, size)
+            with self.lock:
+                self.report.failed += size
+                self.report.note(f"{size} not sent: {type(exc).__name__}: {exc}")
+        finally:
+            self.slots.release()
+            self._advance(size)
+
+    def _send_claimed(self, batch: list[Delivery]) -> None:
+        if True:
+            if self._halted():
+                self._not_sent(len(batch))
+                return
+            wait = self.gate.remaining()
+            if wait:
+                self.sleep(wait)
+            if self._halted():
+                self._not_sent(len(batch))
+                return
+            claimed = self.ledger.claim_targets(
+                self.edition_id, self.channel, [d.target for d in batch]
             )
-            sleep(wait)
-        remaining = retry
-    return [outcomes[d.target] for d in batch]
+            if len(claimed) < len(batch):
+                self._lost([d.target for d in batch if d.target not in claimed])
+            batch = [d for d in batch if d.target in claimed]
+            if not batch:
+                return
+            outcomes = self._send_with_retries(batch)
+            try:
+                self._record(batch, claimed, outcomes)
+            except Exception as exc:  # the provider has answered; our write did not happen
+                log.exception("%s: could not record %d outcomes", self.channel, len(batch))
+                with self.lock:
+                    self.report.in_doubt += len(batch)
+                    self.report.note(f"{len(batch)} in doubt: outcome not recorded: {exc}")
+
+    def _halted(self) -> bool:
+        return self.stop.is_set() or self.refused is not None
+
+    def _not_sent(self, count: int) -> None:
+        with self.lock:
+            if self.refused is not None:
+                self.not_attempted += count
+            else:
+                self.report.stopped = True
+
+    def _lost(self, targets: list[str]) -> None:
+        """Rows another run claimed between our read and our claim: counted as it left them."""
+        rows = self.ledger.settled(self.edition_id, self.channel, targets)
+        with self.lock:
+            for target in targets:
+                if target in rows:
+                    self._count_settled(rows[target])
+                else:
+                    self.report.held += 1
+                    self.report.note(f"{target}: taken by another run")
+
+    def _send_with_retries(self, batch: Sequence[Delivery]) -> list:
+        """Send until every delivery has a final outcome; transient ones are retried."""
+        outcomes: dict[str, object] = {}
+        remaining = list(batch)
+        attempt = 0
+        while remaining:
+            attempt += 1
+            if attempt > 1:
+                wait = self.gate.remaining()
+                if wait:
+                    self.sleep(wait)
+                if self.stop.is_set():  # the last attempt surely did not deliver
+                    for delivery in remaining:
+                        outcomes[delivery.target] = _GiveBack("stopped before a retry")
+                    break
+            results = self._attempt(remaining)
+            retry: list[Delivery] = []
+            pause = 0.0
+            for delivery, result in zip(remaining, results, strict=True):
+                if result is None:
+                    result = InDoubt()
+                if isinstance(result, TransientError) and attempt < self.policy.max_attempts:
+                    if isinstance(result, RateLimited):
+                        if result.retry_after > self.policy.max_wait_seconds:
+                            outcomes[delivery.target] = result
+                            continue
+                        self.gate.close_for(result.retry_after)
+                    else:
+                        pause = max(pause, backoff(self.policy, attempt))
+                    retry.append(delivery)
+                else:
+                    outcomes[delivery.target] = result
+            if retry:
+                example = next(r for d, r in zip(remaining, results, strict=True) if d in retry)
+                log.warning(
+                    "%s: %d deliveries hit a transient failure (attempt %d): %s",
+                    self.channel,
+                    len(retry),
+                    attempt,
+                    example,
+                )
+                if pause:
+                    self.sleep(pause)
+            remaining = retry
+        return [outcomes[d.target] for d in batch]
+
+    def _attempt(self, batch: list[Delivery]) -> list:
+        try:
+            return list(self.adapter.send(batch))
+        except DeliveryError as exc:
+            return [exc] * len(batch)
+        except ChannelError as exc:
+            return [PermanentError(str(exc), channel=self.channel)] * len(batch)
+        except Exception as exc:  # a bug or an unmapped error: the provider may have sent it
+            log.exception(
+                "%s: unexpected error; %d deliveries left in flight", self.channel, len(batch)
+            )
+            return [InDoubt(f"unexpected error while sending: {type(exc).__name__}")] * len(batch)
+
+    def _record(self, batch, claimed: dict[str, int], outcomes: list) -> None:
+        out = Outcomes.empty()
+        rejected: list[str] = []
+        notes: dict[str, list[str]] = {}  # reason → targets: a request's shared fate, once
+        counts = dict.fromkeys(("delivered", "failed", "in_doubt", "held"), 0)
+        refused = None
+        for delivery, outcome in zip(batch, outcomes, strict=True):
+            row_id = claimed[delivery.target]
+            if isinstance(outcome, _GiveBack):
+                out.released.append((row_id, outcome.reason))
+                self.given_back += 1
+            elif isinstance(outcome, Receipt) and not outcome.delivered:
+                out.released.append((row_id, outcome.detail or "accepted, not delivered"))
+                self.validated += 1
+                self.validated_reason = outcome.detail or "accepted, not delivered"
+                counts["held"] += 1
+            elif isinstance(outcome, Receipt):
+                out.sent.append((row_id, outcome.provider_id))
+                counts["delivered"] += 1
+            elif isinstance(outcome, InDoubt):
+                out.doubtful.append((row_id, outcome.reason))
+                counts["in_doubt"] += 1
+                reason = f"in doubt, it may have gone out ({outcome.reason})"
+                notes.setdefault(reason, []).append(delivery.target)
+            else:
+                # Refused credentials sent nothing: the next run, once they are fixed, retries.
+                auth = isinstance(outcome, AuthError)
+                out.failed.append((row_id, str(outcome), outcome.retryable or auth))
+                refused = outcome if auth else refused
+                counts["failed"] += 1
+                notes.setdefault(str(outcome), []).append(delivery.target)
+                if isinstance(outcome, RecipientRejected):
+                    rejected.append(delivery.target)
+        self.ledger.record(out)
+        if rejected and self.on_rejected is not None:
+            self.on_rejected(rejected)
+        with self.lock:
+            report = self.report
+            report.delivered += counts["delivered"]
+            report.failed += counts["failed"]
+            report.in_doubt += counts["in_doubt"]
+            report.held += counts["held"]
+            for reason, targets in notes.items():
+                others = f" and {len(targets) - 1} more" if len(targets) > 1 else ""
+                report.note(f"{targets[0]}{others}: {reason}")
+            report.rejected.extend(rejected[: max(0, REASONS_KEPT - len(report.rejected))])
+            if refused is not None and self.refused is None:
+                self.refused = refused
+            if out.released and self.given_back:
+                report.stopped = True
+
+    # -- the end ------------------------------------------------------------------------
+    def _advance(self, count: int) -> None:
+        if not count:
+            return
+        with self.lock:
+            self.done += count
+            done = self.done
+        self._progress(done)
+
+    def _progress(self, done: int = 0) -> None:
+        if self.progress:
+            self.progress(self.channel, done, max(self.total, done))
+
+    def _finish(self) -> None:
+        report = self.report
+        if self.not_attempted:
+            report.failed += self.not_attempted
+            report.note(f"{self.not_attempted} not attempted after: {self.refused}", always=True)
+        if self.validated:
+            report.note(f"{self.validated} held back: {self.validated_reason}", always=True)
+        if self.stop.is_set():
+            report.stopped = True
+        if report.stopped:
+            given = f"; {self.given_back} waiting for a retry went back to pending" * bool(
+                self.given_back
+            )
+            report.note(
+                "stopped (SIGTERM or cancel): nothing new was claimed, requests on the wire "
+                f"were finished and recorded{given}; the next run sends the rest",
+                always=True,
+            )
+            log.warning("%s: stopped before the end of the edition", self.channel)

@@ -16,23 +16,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Engine,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    insert,
-    select,
-)
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from briefcast.db import metadata
-from briefcast.ledger import SENT, deliveries
+from briefcast.ledger import SENT
+from briefcast.tables import deliveries, events
 
 log = logging.getLogger("briefcast.events")
 
@@ -53,23 +41,6 @@ SENDGRID_KINDS = {
     "group_resubscribe",
 }
 EMAIL_TYPES = ("sendgrid", "smtp")
-
-events = Table(
-    "events",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("edition_id", String(100)),  # None: not traceable to an edition
-    Column("channel", String(100), nullable=False),
-    Column("kind", String(30), nullable=False),
-    Column("recipient", String(320)),  # an email address, lowercased
-    Column("url", Text),  # the clicked link, or the social post's link
-    Column("detail", Text),  # bounce reason, how someone unsubscribed, ...
-    Column("provider_event_id", String(200)),  # SendGrid's sg_event_id, a post's receipt
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("channel", "provider_event_id", name="uq_event_provider_id"),
-    Index("ix_events_edition", "edition_id", "channel", "kind"),
-)
 
 
 def now() -> datetime:

@@ -1,88 +1,77 @@
 """The delivery ledger: exactly-once bookkeeping for every (edition, channel, target).
 
 A delivery moves ``pending → in_flight → sent`` (or ``failed``). The claim is
-one atomic UPDATE guarded by the current state, so two runs can never both
-send the same row, and a crash between the provider's accept and our write
-leaves the row ``in_flight``: it is reported as *in doubt*, never resent
-blindly. An operator settles it with ``briefcast ledger resolve``.
+one atomic UPDATE guarded by the current state (on PostgreSQL through a
+``FOR UPDATE SKIP LOCKED`` subselect), so two runs can never both send the
+same row, and a crash between the provider's accept and our write leaves the
+row ``in_flight``: it is reported as *in doubt*, never resent blindly. An
+operator settles it with ``briefcast ledger resolve``.
+
+Every write works on a page or a request at a time: rows are created per page
+with one INSERT … ON CONFLICT DO NOTHING, claimed per request with one
+UPDATE … RETURNING, and a request's outcomes are written in one transaction.
+Claims carry a lease (``briefcast.leases``): the rows of a run whose heartbeat
+is fresh are never touched by another run or by ``resolve``.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import (
-    Boolean,
-    Column,
-    Date,
-    DateTime,
+    ColumnElement,
     Engine,
     Integer,
     String,
-    Table,
-    Text,
-    UniqueConstraint,
     and_,
+    any_,
+    bindparam,
     func,
     insert,
     or_,
     select,
+    text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection
 
-from briefcast.db import metadata
+from briefcast.leases import LEASE_SECONDS, Holder, Lease, holder_columns
+from briefcast.tables import deliveries, edition_contents, edition_stories, runs
+
+__all__ = [
+    "FAILED",
+    "HELD",
+    "IN_FLIGHT",
+    "OPERATOR_RECEIPT",
+    "PENDING",
+    "SENT",
+    "Ledger",
+    "Outcomes",
+    "Row",
+    "RunStillLive",
+    "deliveries",
+    "edition_contents",
+    "edition_stories",
+    "now",
+]
 
 PENDING, IN_FLIGHT, SENT, FAILED, HELD = "pending", "in_flight", "sent", "failed", "held"
 OPERATOR_RECEIPT = "resolved-by-operator"  # settled as sent by hand, without the provider's id
 
-deliveries = Table(
-    "deliveries",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("edition_id", String(100), nullable=False),
-    Column("channel", String(100), nullable=False),
-    Column("target", String(400), nullable=False),
-    Column("seq", Integer, nullable=False, default=0),
-    Column("state", String(20), nullable=False, default=PENDING),
-    Column("run_id", String(64)),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("receipt", String(400)),
-    Column("error", Text),
-    Column("retryable", Boolean, nullable=False, default=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("edition_id", "channel", "target", name="uq_delivery"),
-)
-
-edition_stories = Table(
-    "edition_stories",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("edition_id", String(100), nullable=False),
-    Column("edition_date", Date, nullable=False),
-    Column("story_key", String(1000), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("edition_id", "story_key", name="uq_edition_story"),
-)
-
-# The rendered edition as it is being sent (RenderedEdition JSON). Targets such as
-# "post-3" are positions in it, so a rerun must send this, not a fresh render of
-# sources that have changed since.
-edition_contents = Table(
-    "edition_contents",
-    metadata,
-    Column("edition_id", String(100), primary_key=True),
-    Column("content", Text, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-)
-
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+class RunStillLive(RuntimeError):
+    """The rows asked for are in flight in a run that is still sending them."""
 
 
 @dataclass(frozen=True)
@@ -94,54 +83,143 @@ class Row:
     receipt: str | None
     error: str | None
     run_id: str | None
+    holder: Holder | None = None  # the lease of an in-flight row, if it is known
+
+
+@dataclass
+class Outcomes:
+    """What one request's deliveries came to, by row id, written in one transaction."""
+
+    sent: list[tuple[int, str]]  # (row, receipt)
+    failed: list[tuple[int, str, bool]]  # (row, error, retryable)
+    released: list[tuple[int, str]]  # (row, why): surely not delivered, back to pending
+    doubtful: list[tuple[int, str]]  # (row, why): left in flight, in doubt
+
+    @classmethod
+    def empty(cls) -> Outcomes:
+        return cls([], [], [], [])
+
+
+def _row(r, holder: Holder | None = None) -> Row:
+    return Row(r.id, r.target, r.state, r.seq, r.receipt, r.error, r.run_id, holder)
 
 
 class Ledger:
     def __init__(self, engine: Engine, run_id: str | None = None) -> None:
         self.engine = engine
         self.run_id = run_id or uuid.uuid4().hex
+        self.lease_id: str | None = None  # set while a lease is held (see lease())
 
-    # -- deliveries -------------------------------------------------------
+    @property
+    def _dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # -- leases -----------------------------------------------------------
+    def lease(self, edition_id: str, channel: str, **kwargs) -> Lease:
+        """A heartbeat lease for claims of this run on one channel (a context manager)."""
+        return Lease(self, edition_id, channel, **kwargs)
+
+    # -- pages of deliveries ------------------------------------------------
+    @contextmanager
+    def _transaction(self, *, durable: bool) -> Iterator[Connection]:
+        """A transaction; ``durable=False`` skips the disk flush at its commit.
+
+        Only claims must be on disk before their request goes out: a claim lost to a
+        power cut would make the row pending again and send it twice. Creating rows
+        and recording outcomes may wait for the next flush (the next claim's commit
+        carries them to disk): lost, a row is recreated, or stays in flight, in doubt,
+        never sent twice. A kill -9 loses nothing either way.
+        """
+        relaxed = not durable and self._dialect == "sqlite"
+        with self.engine.connect() as conn:
+            if relaxed:  # for this transaction only; the connection goes back as it was
+                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                conn.commit()
+            try:
+                with conn.begin():
+                    if self._dialect == "postgresql" and not durable:
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                    yield conn
+            finally:
+                if relaxed:
+                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                    conn.commit()
+
+    def add(self, edition_id: str, channel: str, targets: Sequence[tuple[str, int]]) -> int:
+        """Create a pending row for each (target, seq) not yet in the ledger; how many new.
+
+        One INSERT … SELECT over the page (json_each on SQLite, unnest on PostgreSQL).
+        """
+        if not targets:
+            return 0
+        stamp = now()
+        columns = (
+            "edition_id, channel, target, seq, state, attempts, retryable, created_at, updated_at"
+        )
+        values = ":edition, :channel, t.target, t.seq, 'pending', 0, false, :stamp, :stamp"
+        if self._dialect == "postgresql":
+            source = "unnest(CAST(:targets AS text[]), CAST(:seqs AS integer[])) AS t(target, seq)"
+            params = {"targets": [t for t, _ in targets], "seqs": [n for _, n in targets]}
+        else:
+            source = (
+                "(SELECT json_extract(value, '$[0]') AS target, "
+                "json_extract(value, '$[1]') AS seq FROM json_each(:targets)) AS t"
+            )
+            params = {"targets": json.dumps(targets)}
+        statement = text(
+            f"INSERT INTO deliveries ({columns}) SELECT {values} FROM {source} WHERE true "
+            "ON CONFLICT (edition_id, channel, target) DO NOTHING"
+        ).bindparams(bindparam("stamp", type_=deliveries.c.created_at.type))
+        with self._transaction(durable=False) as conn:
+            result = conn.execute(
+                statement, {"edition": edition_id, "channel": channel, "stamp": stamp, **params}
+            )
+            return max(0, result.rowcount)
+
     def ensure(self, edition_id: str, channel: str, targets: Sequence[str]) -> None:
         """Create a pending row for every target not yet in the ledger."""
-        stamp = now()
-        with self.engine.begin() as conn:
-            existing = set(
-                conn.scalars(
-                    select(deliveries.c.target).where(
-                        deliveries.c.edition_id == edition_id, deliveries.c.channel == channel
-                    )
-                )
+        self.add(edition_id, channel, [(target, seq) for seq, target in enumerate(targets)])
+
+    def settled(self, edition_id: str, channel: str, targets: Sequence[str]) -> dict[str, Row]:
+        """The rows among ``targets`` that are not pending, with the lease of in-flight ones."""
+        if not targets:
+            return {}
+        query = (
+            select(deliveries, *holder_columns())
+            .select_from(deliveries.outerjoin(runs, runs.c.lease_id == deliveries.c.lease_id))
+            .where(
+                deliveries.c.edition_id == edition_id,
+                deliveries.c.channel == channel,
+                self._among(deliveries.c.target, targets),
+                deliveries.c.state != PENDING,
             )
-            fresh = [
-                {
-                    "edition_id": edition_id,
-                    "channel": channel,
-                    "target": target,
-                    "seq": seq,
-                    "state": PENDING,
-                    "attempts": 0,
-                    "retryable": False,
-                    "created_at": stamp,
-                    "updated_at": stamp,
-                }
-                for seq, target in enumerate(targets)
-                if target not in existing
-            ]
-            if fresh:
-                conn.execute(insert(deliveries), fresh)
+        )
+        with self.engine.connect() as conn:
+            return {r.target: _row(r, Holder.of(r)) for r in conn.execute(query)}
+
+    def row(self, edition_id: str, channel: str, target: str) -> Row | None:
+        found = self.settled(edition_id, channel, [target])
+        if target in found:
+            return found[target]
+        with self.engine.connect() as conn:
+            r = conn.execute(
+                select(deliveries).where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.channel == channel,
+                    deliveries.c.target == target,
+                )
+            ).first()
+        return _row(r) if r else None
 
     def rows(self, edition_id: str, channel: str) -> dict[str, Row]:
+        """Every row of an edition's channel (for tests and small channels only)."""
         with self.engine.connect() as conn:
             result = conn.execute(
                 select(deliveries).where(
                     deliveries.c.edition_id == edition_id, deliveries.c.channel == channel
                 )
             )
-            return {
-                r.target: Row(r.id, r.target, r.state, r.seq, r.receipt, r.error, r.run_id)
-                for r in result
-            }
+            return {r.target: _row(r) for r in result}
 
     def reopen_retryable(self, edition_id: str, channel: str) -> int:
         """Failed-but-retryable rows from an earlier run go back to pending."""
@@ -157,24 +235,93 @@ class Ledger:
                 .values(state=PENDING, updated_at=now())
             ).rowcount
 
+    # -- claims -----------------------------------------------------------
+    def _among(self, column, values: Sequence) -> ColumnElement:
+        """``column IN values`` with one bound parameter (an array or JSON), not one per value:
+        a request's 1000 targets cost one bind, and the statement is compiled once."""
+        values = list(values)
+        if self._dialect == "postgresql":
+            kind = Integer if isinstance(column.type, Integer) else String
+            return column == any_(bindparam(None, values, type_=ARRAY(kind)))
+        listed = func.json_each(bindparam(None, json.dumps(values))).table_valued("value")
+        return column.in_(select(listed.c.value))
+
+    def _claim(self, conn, condition) -> list[tuple[int, str]]:
+        pending = select(deliveries.c.id).where(condition, deliveries.c.state == PENDING)
+        if self._dialect == "postgresql":  # a row another worker is claiming is skipped
+            pending = pending.with_for_update(skip_locked=True)
+            condition = deliveries.c.id.in_(pending.scalar_subquery())
+        return list(
+            conn.execute(
+                update(deliveries)
+                .where(condition, deliveries.c.state == PENDING)
+                .values(
+                    state=IN_FLIGHT,
+                    run_id=self.run_id,
+                    lease_id=self.lease_id,
+                    error=None,
+                    attempts=deliveries.c.attempts + 1,
+                    updated_at=now(),
+                )
+                .returning(deliveries.c.id, deliveries.c.target)
+            )
+        )
+
+    def claim_targets(
+        self, edition_id: str, channel: str, targets: Sequence[str]
+    ) -> dict[str, int]:
+        """Atomically move these pending rows to in_flight for this run; target → row id."""
+        if not targets:
+            return {}
+        condition = and_(
+            deliveries.c.edition_id == edition_id,
+            deliveries.c.channel == channel,
+            self._among(deliveries.c.target, targets),
+        )
+        with self._transaction(durable=True) as conn:
+            return {target: row_id for row_id, target in self._claim(conn, condition)}
+
     def claim(self, ids: Iterable[int]) -> set[int]:
         """Atomically move pending rows to in_flight for this run; return the ids we got."""
         ids = list(ids)
         if not ids:
             return set()
-        with self.engine.begin() as conn:
-            claimed = conn.execute(
+        with self._transaction(durable=True) as conn:
+            return {row_id for row_id, _ in self._claim(conn, deliveries.c.id.in_(ids))}
+
+    # -- outcomes ---------------------------------------------------------
+    def record(self, outcomes: Outcomes) -> None:
+        """Write one request's outcomes in one transaction (only rows still in flight)."""
+        stamp = now()
+        with self._transaction(durable=False) as conn:
+            self._write(conn, outcomes.sent, SENT, "receipt", stamp, error=None)
+            self._write(conn, outcomes.released, PENDING, "error", stamp, retryable=True)
+            self._write(conn, outcomes.doubtful, IN_FLIGHT, "error", stamp)
+            for retryable in (True, False):
+                failed = [(i, e) for i, e, r in outcomes.failed if r is retryable]
+                self._write(conn, failed, FAILED, "error", stamp, retryable=retryable)
+
+    def _write(self, conn, pairs, state, column, stamp, **values) -> None:
+        """Rows that share the value in one UPDATE … WHERE id IN; differing ones executemany."""
+        if not pairs:
+            return
+        guard = (deliveries.c.state == IN_FLIGHT,)
+        if self.lease_id is not None:
+            guard += (deliveries.c.lease_id == self.lease_id,)
+        distinct = {value for _, value in pairs}
+        if len(distinct) == 1:
+            conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id.in_(ids), deliveries.c.state == PENDING)
-                .values(
-                    state=IN_FLIGHT,
-                    run_id=self.run_id,
-                    attempts=deliveries.c.attempts + 1,
-                    updated_at=now(),
-                )
-                .returning(deliveries.c.id)
+                .where(self._among(deliveries.c.id, [i for i, _ in pairs]), *guard)
+                .values(state=state, updated_at=stamp, **{column: distinct.pop()}, **values)
             )
-            return set(claimed.scalars())
+            return
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == bindparam("row_id"), *guard)
+            .values(state=state, updated_at=stamp, **{column: bindparam("value")}, **values),
+            [{"row_id": i, "value": v} for i, v in pairs],
+        )
 
     def release(self, ids: Iterable[int], error: str) -> None:
         """Put claimed rows back to pending: the attempt surely did not deliver."""
@@ -189,6 +336,33 @@ class Ledger:
     def mark_held(self, ids: Iterable[int], reason: str) -> None:
         self._finish(ids, HELD, error=reason, retryable=True, from_states=(PENDING,))
 
+    def hold(self, edition_id: str, channel: str, targets: Sequence[str], reason: str) -> None:
+        """Pending rows held back (a budget): retried by the next run."""
+        self._unsent(edition_id, channel, [(t, reason) for t in targets], HELD)
+
+    def refuse(self, edition_id: str, channel: str, problems: Sequence[tuple[str, str]]) -> None:
+        """Pending rows that cannot go as they are (target, why): failed, nothing sent.
+
+        Retryable: once the cause is fixed (an address, a setting), the next run sends them.
+        """
+        self._unsent(edition_id, channel, problems, FAILED)
+
+    def _unsent(self, edition_id, channel, pairs, state) -> None:
+        if not pairs:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.channel == channel,
+                    deliveries.c.target == bindparam("t"),
+                    deliveries.c.state == PENDING,
+                )
+                .values(state=state, error=bindparam("why"), retryable=True, updated_at=now()),
+                [{"t": t, "why": why} for t, why in pairs],
+            )
+
     def _finish(self, ids, state, *, from_states=(IN_FLIGHT,), **values) -> None:
         ids = list(ids)
         if not ids:
@@ -199,6 +373,41 @@ class Ledger:
                 .where(deliveries.c.id.in_(ids), deliveries.c.state.in_(from_states))
                 .values(state=state, updated_at=now(), **values)
             )
+
+    def recent_count(self, channel: str, hours: float = 24) -> int:
+        """Deliveries this channel made (or may have made: in flight) in the last ``hours``."""
+        since = now() - timedelta(hours=hours)
+        with self.engine.connect() as conn:
+            return conn.scalar(
+                select(func.count()).where(
+                    deliveries.c.channel == channel,
+                    deliveries.c.state.in_([SENT, IN_FLIGHT]),
+                    deliveries.c.updated_at >= since,
+                )
+            )
+
+    # -- settling by hand ---------------------------------------------------
+    def live_holders(self, edition_id: str, channel: str, target: str | None = None) -> list:
+        """(run id, holder, rows) for live runs holding in-flight rows of this channel."""
+        cutoff = now() - timedelta(seconds=LEASE_SECONDS)
+        conditions = [
+            deliveries.c.edition_id == edition_id,
+            deliveries.c.channel == channel,
+            deliveries.c.state == IN_FLIGHT,
+            runs.c.finished_at.is_(None),
+            runs.c.heartbeat_at >= cutoff,
+        ]
+        if target:
+            conditions.append(deliveries.c.target == target)
+        query = (
+            select(*holder_columns(), func.count(deliveries.c.id).label("rows"))
+            .select_from(deliveries.join(runs, runs.c.lease_id == deliveries.c.lease_id))
+            .where(*conditions)
+            .group_by(*holder_columns())
+        )
+        with self.engine.connect() as conn:
+            found = [(r.holder_run_id, Holder.of(r), r.rows) for r in conn.execute(query)]
+        return [(run_id, holder, rows) for run_id, holder, rows in found if holder.live]
 
     def resolve(
         self,
@@ -212,8 +421,20 @@ class Ledger:
 
         ``receipt`` is the provider's id for a delivery that arrived (an X post
         id, so the rest of a thread can reply to it). It may also be given later
-        for a row already settled as sent without one.
+        for a row already settled as sent without one. Rows in flight in a run
+        that is still alive are never touched: RunStillLive says which run.
         """
+        live = self.live_holders(edition_id, channel, target)
+        if live:
+            raise RunStillLive(
+                "; ".join(
+                    f"{rows} of these deliveries are in flight in run {run_id}, which is still "
+                    f"sending ({holder.describe()})"
+                    for run_id, holder, rows in live
+                )
+                + ": it records them itself when it finishes. Wait for it, or stop it "
+                "(SIGTERM lets it finish what is on the wire), then look again."
+            )
         conditions = [
             deliveries.c.edition_id == edition_id,
             deliveries.c.channel == channel,
@@ -267,14 +488,14 @@ class Ledger:
         """What the edition sent, if anything of it went out (sent, or in flight)."""
         with self.engine.connect() as conn:
             started = conn.scalar(
-                select(func.count())
-                .select_from(deliveries)
+                select(deliveries.c.id)
                 .where(
                     deliveries.c.edition_id == edition_id,
                     deliveries.c.state.in_([SENT, IN_FLIGHT]),
                 )
+                .limit(1)
             )
-            if not started:
+            if started is None:
                 return None
             return conn.scalar(
                 select(edition_contents.c.content).where(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 
 from briefcast.channels.base import ChannelContext, Recipient
 from briefcast.channels.errors import ChannelError
-from briefcast.channels.registry import load_registry
+from briefcast.channels.registry import load_adapter
 from briefcast.config import Settings, channel_settings
 from briefcast.db import get_engine
 from briefcast.dispatch import ChannelReport, dispatch_channel
@@ -95,11 +96,14 @@ def render_day(settings: Settings, gathered: Gathered, edition_id: str | None = 
     return render_edition(settings, gathered, edition_id=edition_id)
 
 
+TEST_MARK = "-test-"  # in the ledger id of a test send, before its time stamp
+
+
 def for_test_send(edition: RenderedEdition, stamp: datetime) -> RenderedEdition:
     """A test send is an email-only edition with its own ledger id."""
     return edition.model_copy(
         update={
-            "edition_id": f"{edition.edition_id}-test-{stamp:%Y%m%dT%H%M%S}",
+            "edition_id": f"{edition.edition_id}{TEST_MARK}{stamp:%Y%m%dT%H%M%S}",
             "x_posts": [],
             "telegram_photo": None,
             "telegram_messages": [],
@@ -109,13 +113,22 @@ def for_test_send(edition: RenderedEdition, stamp: datetime) -> RenderedEdition:
     )
 
 
-def recipients(settings: Settings, edition: RenderedEdition, test_to: list[str]) -> list[Recipient]:
+def recipients(
+    settings: Settings, edition: RenderedEdition, test_to: list[str]
+) -> Iterable[Recipient]:
+    """The test recipients (a short list), else every active subscriber, streamed.
+
+    The stream reads the subscriber table page by page when iterated; ``len()``
+    counts with one query. It is never a Prefect parameter: each dispatch task
+    opens its own from the settings and the edition.
+    """
     from briefcast import subscribers
 
+    if test_to:  # the [TEST] copy: links to the real edition; unsubscribes nobody
+        real = edition.edition_id.split(TEST_MARK, 1)[0]
+        return [proof_recipient(settings, address, real) for address in test_to]
     engine = get_engine(settings.database_url)
-    if test_to:  # the [TEST] copy: its unsubscribe link must not unsubscribe the editor
-        return [proof_recipient(settings, address, edition.edition_id) for address in test_to]
-    return subscribers.recipients_for(engine, settings, edition.edition_id)
+    return subscribers.ActiveRecipients(engine, settings, edition.edition_id)
 
 
 def write_archive(settings: Settings, edition: RenderedEdition) -> Path:
@@ -141,26 +154,25 @@ def write_review_copy(settings: Settings, edition: RenderedEdition) -> str:
 def open_channel(
     settings: Settings,
     channel: str,
-    recipients_: list[Recipient],
+    recipients_: Iterable[Recipient],
     *,
-    ledger: Ledger | None = None,
     test_send: bool = False,
 ):
     """The configured channel's adapter, ready to plan and send; raises if it cannot start."""
-    adapter_type = load_registry().get(settings.channels[channel].get("type", channel))
+    adapter_type = load_adapter(settings.channels[channel].get("type", channel))
     adapter_settings = channel_settings(settings, channel, adapter_type.Settings)
     context = ChannelContext(
         publication=settings.publication,
         data_dir=settings.data_dir,
         recipients=recipients_,
         test_send=test_send,
-        extra={"ledger": ledger, "channel": channel} if ledger else {"channel": channel},
+        extra={"channel": channel},
     )
     return adapter_type(adapter_settings, context)
 
 
 def channel_problem(
-    settings: Settings, channel: str, edition: RenderedEdition, recipients_: list[Recipient]
+    settings: Settings, channel: str, edition: RenderedEdition, recipients_: Iterable[Recipient]
 ) -> str | None:
     """Why a channel would refuse this edition (cannot start, content over its limits), or None.
 
@@ -183,15 +195,20 @@ def deliver(
     settings: Settings,
     edition: RenderedEdition,
     channel: str,
-    recipients_: list[Recipient],
+    recipients_: Iterable[Recipient] | None = None,
     *,
     run_id: str | None = None,
     test_send: bool = False,
 ) -> ChannelReport:
-    """Dispatch one edition to one configured channel, recording it in the ledger."""
+    """Dispatch one edition to one configured channel, recording it in the ledger.
+
+    ``recipients_`` defaults to every active subscriber, streamed from the table.
+    """
     ledger = ledger_for(settings, run_id)
+    if recipients_ is None:
+        recipients_ = recipients(settings, edition, [])
     try:
-        adapter = open_channel(settings, channel, recipients_, ledger=ledger, test_send=test_send)
+        adapter = open_channel(settings, channel, recipients_, test_send=test_send)
     except Exception as exc:  # config or plugin problem: report it, other channels go on
         log.error("channel %s cannot start: %s", channel, exc)
         return ChannelReport(channel, failed=1, errors=[f"cannot start: {exc}"])
@@ -201,31 +218,41 @@ def deliver(
             "%s %d/%d", name, done, total, extra={"channel": name, "done": done, "total": total}
         )
 
+    def bounced(addresses: list[str]) -> None:
+        if not test_send:
+            suppress_hard_bounces(settings, channel, addresses)
+            record_bounces(settings, edition.edition_id, channel, addresses)
+
     try:
         report = dispatch_channel(
-            adapter, channel, edition, ledger, settings.dispatch, progress=progress
+            adapter,
+            channel,
+            edition,
+            ledger,
+            settings.dispatch,
+            progress=progress,
+            on_rejected=bounced,
         )
     finally:
         adapter.close()
-    if report.rejected and not test_send:
-        suppress_hard_bounces(settings, channel, report.rejected)
     if not test_send:
-        links = getattr(adapter, "post_links", {})
-        record_events(settings, edition.edition_id, channel, report, links)
+        record_events(settings, edition.edition_id, channel, getattr(adapter, "post_links", {}))
     return report
 
 
-def record_events(
-    settings: Settings, edition_id: str, channel: str, report: ChannelReport, links: dict
-) -> None:
-    """Hard bounces and the social posts' links, for the edition report."""
+def record_events(settings: Settings, edition_id: str, channel: str, links: dict) -> None:
+    """The social posts' links (receipt -> web address), for the edition report."""
     from briefcast import events
 
-    engine = get_engine(settings.database_url)
-    if report.rejected:
-        events.record_bounces(engine, edition_id, channel, report.rejected)
     if links:
-        events.record_posts(engine, edition_id, channel, links)
+        events.record_posts(get_engine(settings.database_url), edition_id, channel, links)
+
+
+def record_bounces(settings: Settings, edition_id: str, channel: str, addresses: list[str]) -> None:
+    """Hard bounces the mail server gave while sending, for the edition report."""
+    from briefcast import events
+
+    events.record_bounces(get_engine(settings.database_url), edition_id, channel, addresses)
 
 
 def suppress_hard_bounces(settings: Settings, channel: str, addresses: list[str]) -> None:

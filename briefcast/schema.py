@@ -35,7 +35,7 @@ from briefcast.db import metadata
 log = logging.getLogger("briefcast.schema")
 
 # Modules whose import adds tables to briefcast.db.metadata. A new one goes here.
-TABLE_MODULES = ("briefcast.ledger", "briefcast.subscribers", "briefcast.events")
+TABLE_MODULES = ("briefcast.tables",)
 BASELINE = "0001"
 BASELINE_TABLES = ("deliveries", "edition_stories", "edition_contents", "subscribers")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -13,6 +13,8 @@ and the signed link tokens do; the stored ``address`` keeps the local part's cas
 from __future__ import annotations
 
 import csv
+import itertools
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,23 +23,12 @@ from typing import IO, NamedTuple
 from urllib.parse import quote
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Engine,
-    Integer,
-    String,
-    Table,
-    Text,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from briefcast import tokens
 from briefcast.channels.base import Recipient
-from briefcast.db import metadata
+from briefcast.tables import subscribers
 
 PENDING, ACTIVE = "pending", "active"
 UNSUBSCRIBED, BOUNCED, COMPLAINED = "unsubscribed", "bounced", "complained"
@@ -51,24 +42,6 @@ _STAMP = {
     BOUNCED: "bounced_at",
     COMPLAINED: "complained_at",
 }
-
-subscribers = Table(
-    "subscribers",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("address", String(320), nullable=False),
-    Column("address_key", String(320), nullable=False, unique=True),
-    Column("name", String(200), nullable=False, default=""),
-    Column("status", String(20), nullable=False),
-    Column("source", String(200), nullable=False, default=""),
-    Column("reason", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("confirmed_at", DateTime(timezone=True)),
-    Column("unsubscribed_at", DateTime(timezone=True)),
-    Column("bounced_at", DateTime(timezone=True)),
-    Column("complained_at", DateTime(timezone=True)),
-)
 
 EXPORT_COLUMNS = (
     "address",
@@ -178,8 +151,10 @@ def _subscriber(row) -> Subscriber:
     )
 
 
-def _new_row(address: str, name: str, status: str, source: str, reason: str | None) -> dict:
-    stamp = now()
+def _new_row(
+    address: str, name: str, status: str, source: str, reason: str | None, stamp=None
+) -> dict:
+    stamp = stamp or now()
     row = {
         "address": address,
         "address_key": _key(address),
@@ -296,8 +271,10 @@ def active(engine: Engine) -> list[Subscriber]:
 
 def counts(engine: Engine) -> dict[str, int]:
     result = dict.fromkeys(STATUSES, 0)
-    for subscriber in list_subscribers(engine):
-        result[subscriber.status] += 1
+    with engine.connect() as conn:
+        query = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
+        for status, count in conn.execute(query):
+            result[status] = count
     return result
 
 
@@ -340,8 +317,12 @@ def _header_columns(header: list[str], data: list[list[str]]) -> tuple[int, int]
     return address, name
 
 
+LOOKAHEAD = 50  # rows read ahead to tell a header row from data
+CHUNK = 5000  # rows validated, checked and inserted together by an import
+
+
 def _csv_rows(handle: IO[str]) -> Iterator[tuple[int, str, str]]:
-    """(line number, address cell, name cell) for every non-empty data row.
+    """(line number, address cell, name cell) for every non-empty data row, streamed.
 
     The first non-empty row is a header when it names an address column, or
     when it holds no address while later rows do (a header in another
@@ -352,58 +333,83 @@ def _csv_rows(handle: IO[str]) -> Iterator[tuple[int, str, str]]:
     handle.seek(0)
     sample = sample[: sample.rfind("\n") + 1] or sample  # whole lines only
     reader = csv.reader(handle, delimiter=_delimiter(sample))
-    rows: list[tuple[int, list[str]]] = []
-    line = 1
-    for cells in reader:
-        row_line, line = line, reader.line_num + 1
-        if any(c.strip() for c in cells):
-            rows.append((row_line, [c.strip() for c in cells]))
-    if not rows:
+
+    def non_empty() -> Iterator[tuple[int, list[str]]]:
+        line = 1
+        for cells in reader:
+            row_line, line = line, reader.line_num + 1
+            if any(c.strip() for c in cells):
+                yield row_line, [c.strip() for c in cells]
+
+    rows = non_empty()
+    ahead = list(itertools.islice(rows, LOOKAHEAD))
+    if not ahead:
         return
-    first = rows[0][1]
+    first = ahead[0][1]
     has_address = any("@" in c for c in first)
-    later = [cells for _, cells in rows[1:]]
+    later = [cells for _, cells in ahead[1:]]
     if any(c.lower() in _ADDRESS_HEADERS for c in first) or (
         not has_address and any("@" in c for cells in later for c in cells)
     ):
         address_col, name_col = _header_columns(first, later)
-        rows = rows[1:]
+        ahead = ahead[1:]
     else:
         address_col = next((i for i, c in enumerate(first) if "@" in c), 0)
         name_col = 1 if address_col == 0 else 0
-    for row_line, cells in rows:
+    for row_line, cells in itertools.chain(ahead, rows):
         address = cells[address_col] if address_col < len(cells) else ""
         name = cells[name_col] if 0 <= name_col < len(cells) else ""
         yield row_line, address, name
 
 
-def _existing(conn: Connection, keys: Iterable[str]) -> dict[str, str]:
-    """address_key → status for the keys already stored."""
+def _existing(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[str, bool]]:
+    """address_key → (status, added by this import) for the keys already stored."""
     keys = list(keys)
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, bool]] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         result = conn.execute(
-            select(subscribers.c.address_key, subscribers.c.status).where(
+            select(subscribers.c.address_key, subscribers.c.status, subscribers.c.source).where(
                 subscribers.c.address_key.in_(chunk)
             )
         )
-        found.update({key: status for key, status in result})
+        found.update({key: (status, source) for key, status, source in result})
     return found
 
 
 def import_csv(
     engine: Engine, path: str | Path, *, source: str | None = None, status: str = ACTIVE
 ) -> ImportReport:
-    """Import every good row of a CSV file; report the bad, duplicate and suppressed ones."""
+    """Import every good row of a CSV file; report the bad, duplicate and suppressed ones.
+
+    The file is read, validated and inserted in chunks (one transaction for the
+    whole file), so memory stays flat however long the list is. An address met
+    earlier in the same file is found in the database, not in a set of them all.
+    """
     _check_status(status)
     path = Path(path)
     source = source or f"import:{path.name}"
+    # Rows this import adds carry a source unique to it until the end, so a later
+    # chunk can tell "earlier in this file" from "already listed".
+    marker = f"{source[:160]}#{uuid.uuid4().hex}"
     report = ImportReport()
+    with path.open(newline="", encoding="utf-8-sig") as handle, engine.begin() as conn:
+        rows = _csv_rows(handle)
+        while chunk := list(itertools.islice(rows, CHUNK)):
+            report.imported += _import_chunk(conn, chunk, status, marker, report)
+        if report.imported:
+            conn.execute(
+                update(subscribers).where(subscribers.c.source == marker).values(source=source)
+            )
+    report.duplicates.sort(key=lambda r: r.line)
+    report.suppressed.sort(key=lambda r: r.line)
+    return report
+
+
+def _import_chunk(conn, chunk, status: str, marker: str, report: ImportReport) -> int:
     fresh: dict[str, tuple[int, dict]] = {}
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(_csv_rows(handle))
-    for line, raw, name in rows:
+    stamp = now()
+    for line, raw, name in chunk:
         if not raw:
             report.bad.append(BadRow(line, raw, "no address"))
             continue
@@ -415,19 +421,17 @@ def import_csv(
         if _key(address) in fresh:
             report.duplicates.append(SkippedRow(line, address, "earlier in this file"))
             continue
-        fresh[_key(address)] = (line, _new_row(address, name, status, source, None))
-    with engine.begin() as conn:
-        existing = _existing(conn, fresh)
-        for key, known in existing.items():
-            line, row = fresh.pop(key)
-            target = report.suppressed if known in SUPPRESSED else report.duplicates
-            target.append(SkippedRow(line, row["address"], known))
-        if fresh:
-            conn.execute(insert(subscribers), [row for _, row in fresh.values()])
-    report.imported = len(fresh)
-    report.duplicates.sort(key=lambda r: r.line)
-    report.suppressed.sort(key=lambda r: r.line)
-    return report
+        fresh[_key(address)] = (line, _new_row(address, name, status, marker, None, stamp))
+    for key, (known, added_by) in _existing(conn, fresh).items():
+        line, row = fresh.pop(key)
+        if added_by == marker:
+            report.duplicates.append(SkippedRow(line, row["address"], "earlier in this file"))
+            continue
+        target = report.suppressed if known in SUPPRESSED else report.duplicates
+        target.append(SkippedRow(line, row["address"], known))
+    if fresh:
+        conn.execute(insert(subscribers), [row for _, row in fresh.values()])
+    return len(fresh)
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -476,18 +480,68 @@ def recipient(
     settings, address: str, edition_id: str, name: str = "", secret: str | None = None
 ) -> Recipient:
     """One address's Recipient with its own signed unsubscribe link and the archive link."""
-    address = normalize(address)
-    base = settings.publication.web_base_url.rstrip("/")
-    token = tokens.sign(secret or link_secret(settings), "unsubscribe", address)
-    return Recipient(
-        email=address,
-        name=name,
-        unsubscribe_url=f"{base}/u/{token}",
-        view_url=f"{base}/archive/{quote(edition_id, safe='')}",
+    return _recipient(
+        normalize(address), name, _links(settings, edition_id), secret or link_secret(settings)
     )
 
 
+def _links(settings, edition_id: str) -> tuple[str, str]:
+    base = settings.publication.web_base_url.rstrip("/")
+    return f"{base}/u/", f"{base}/archive/{quote(edition_id, safe='')}"
+
+
+def _recipient(address: str, name: str, links: tuple[str, str], secret: str) -> Recipient:
+    unsubscribe, view = links
+    return Recipient(
+        email=address,
+        name=name,
+        unsubscribe_url=unsubscribe + tokens.sign(secret, "unsubscribe", address),
+        view_url=view,
+    )
+
+
+PAGE = 1000  # subscribers read per query when streaming an edition's recipients
+
+
+class ActiveRecipients:
+    """Every active subscriber as a Recipient of one edition, streamed in pages.
+
+    Iterating reads the subscribers table a page at a time (keyset on id), so
+    nothing proportional to the list is held in memory. Stored addresses were
+    validated and normalized on the way in; they are used as they are. Each
+    iteration starts a fresh read; ``len()`` counts with one query.
+    """
+
+    def __init__(self, engine: Engine, settings, edition_id: str, page: int = PAGE) -> None:
+        self.engine = engine
+        self.links = _links(settings, edition_id)
+        self.secret = link_secret(settings)
+        self.page = page
+
+    def __len__(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.scalar(
+                select(func.count()).select_from(subscribers).where(subscribers.c.status == ACTIVE)
+            )
+
+    def __iter__(self) -> Iterator[Recipient]:
+        query = (
+            select(subscribers.c.id, subscribers.c.address, subscribers.c.name)
+            .where(subscribers.c.status == ACTIVE)
+            .order_by(subscribers.c.id)
+            .limit(self.page)
+        )
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.where(subscribers.c.id > last)).all()
+            for _, address, name in rows:
+                yield _recipient(address, name, self.links, self.secret)
+            if len(rows) < self.page:
+                return
+            last = rows[-1][0]
+
+
 def recipients_for(engine: Engine, settings, edition_id: str) -> list[Recipient]:
-    """Every active subscriber as a Recipient of this edition."""
-    secret = link_secret(settings)
-    return [recipient(settings, s.address, edition_id, s.name, secret) for s in active(engine)]
+    """Every active subscriber as a Recipient of this edition (a list: for small lists)."""
+    return list(ActiveRecipients(engine, settings, edition_id))

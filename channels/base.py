@@ -1,20 +1,32 @@
 """The channel adapter contract.
 
 An adapter is a class with a ``name``, a pydantic ``Settings`` model and two
-methods: ``plan`` turns a rendered edition into the deliveries it would make
-(validating every one of them before anything is sent), and ``send`` makes one
-attempt at a batch of them. ``send`` returns one outcome per delivery, in order:
-a :class:`Receipt`, a :class:`~briefcast.channels.errors.DeliveryError` for a delivery
-that failed on its own (an SMTP 550 for one recipient), or ``None`` when the
-adapter cannot tell whether the provider took it (the connection died before
-the reply): the ledger then keeps it in doubt rather than sending it twice. An
-error that fails the whole batch is raised instead. Retries, waits and the ledger are the
-dispatcher's business, not the adapter's.
+methods. ``plan(edition)`` checks what is edition-wide (raising ContentError
+before anything is sent when the edition cannot go out on the channel) and
+returns the deliveries it would make, in send order, as an iterable that may
+be lazy: a mailing list is streamed from the subscriber table page by page
+and never held whole. A problem with one recipient is not an edition problem:
+that delivery carries ``problem`` (the reason), the dispatcher records it as
+failed without sending, and the rest goes on.
+
+``send`` makes one attempt at a batch and returns one outcome per delivery, in
+order: a :class:`Receipt`, a :class:`~briefcast.channels.errors.DeliveryError` for a
+delivery that failed on its own (an SMTP 550 for one recipient), or
+:class:`InDoubt` (``None`` also means in doubt) when the adapter cannot tell
+whether the provider took it (the connection died after the request went
+out): the ledger then keeps it in doubt rather than sending it twice. An error
+that fails the whole batch is raised instead. Retries, waits, parent receipts,
+budgets and the ledger are the dispatcher's business, not the adapter's: an
+adapter never touches the database.
+
+The dispatcher calls ``send`` from up to ``concurrency`` threads at once
+(``[dispatch] concurrency`` overrides the adapter's default), so an adapter
+whose default is above 1 keeps no per-call state on ``self``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -45,6 +57,7 @@ class Delivery:
     payload: Any
     after: str | None = None  # target whose receipt this one needs (a reply in a thread)
     parent_receipt: str | None = None  # filled in by the dispatcher from the ledger
+    problem: str | None = None  # why this one cannot go (found in plan); nothing is sent
 
 
 @dataclass(frozen=True)
@@ -56,7 +69,36 @@ class Receipt:
     delivered: bool = True
 
 
-Outcome = Receipt | DeliveryError | None
+@dataclass(frozen=True)
+class InDoubt:
+    """The request went out and no answer came: the provider may have taken it."""
+
+    reason: str = "no answer after the request went out"
+
+
+Outcome = Receipt | DeliveryError | InDoubt | None
+
+
+def size_of(items: object) -> int | None:
+    """How many items, when that is known without iterating them."""
+    try:
+        return len(items)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+class Planned:
+    """A lazy plan that knows how many deliveries it will yield (for progress)."""
+
+    def __init__(self, deliveries: Iterable[Delivery], size: int | None) -> None:
+        self._deliveries = deliveries
+        self._size = size
+
+    def __iter__(self) -> Iterator[Delivery]:
+        return iter(self._deliveries)
+
+    def __len__(self) -> int:
+        return self._size or 0
 
 
 @dataclass
@@ -65,7 +107,7 @@ class ChannelContext:
 
     publication: Any  # briefcast.config.Publication
     data_dir: Path
-    recipients: Sequence[Recipient] = ()
+    recipients: Iterable[Recipient] = ()  # a list, or a stream (subscribers.ActiveRecipients)
     test_send: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -75,11 +117,15 @@ class Channel(Protocol):
     name: ClassVar[str]
     Settings: ClassVar[type[ChannelSettings]]
     max_batch: ClassVar[int]
+    concurrency: ClassVar[int]  # requests in flight at once by default
 
     def __init__(self, settings: ChannelSettings, context: ChannelContext) -> None: ...
 
-    def plan(self, edition: RenderedEdition) -> list[Delivery]:
-        """Every delivery for this edition, in send order. Raise ContentError if any is invalid."""
+    def plan(self, edition: RenderedEdition) -> Iterable[Delivery]:
+        """Every delivery for this edition, in send order, possibly lazily.
+
+        Raise ContentError (before returning) when the edition itself cannot go.
+        """
         ...
 
     def send(self, batch: Sequence[Delivery]) -> list[Outcome]:
@@ -95,6 +141,7 @@ class BaseChannel:
     name: ClassVar[str] = ""
     Settings: ClassVar[type[ChannelSettings]] = ChannelSettings
     max_batch: ClassVar[int] = 1
+    concurrency: ClassVar[int] = 1
 
     def __init__(self, settings: ChannelSettings, context: ChannelContext) -> None:
         self.settings = settings

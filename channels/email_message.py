@@ -9,7 +9,7 @@ filled in, and the one-click unsubscribe headers Gmail and Yahoo require
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -17,7 +17,6 @@ from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 
 from briefcast.channels.base import Recipient
-from briefcast.channels.errors import ContentError
 from email_validator import EmailNotValidError, validate_email
 
 from briefcast.models import RenderedEdition
@@ -97,10 +96,9 @@ def warn_unless_https(recipients: Sequence[Recipient], channel: str) -> None:
     ]
     if plain:
         log.warning(
-            "%s: %d unsubscribe links are not HTTPS (e.g. %s...); mailbox providers honour "
+            "%s: unsubscribe links are not HTTPS (%s...); mailbox providers honour "
             "one-click unsubscribe only over HTTPS: set publication.web_base_url to https://",
             channel,
-            len(plain),
             plain[0].unsubscribe_url.split("/u/")[0],
         )
 
@@ -136,22 +134,26 @@ def build_email(
     return message
 
 
-def mailing_list(context, channel: str) -> list[Recipient]:
-    """The context's recipients, each address once, all with an unsubscribe link.
+def mailing_list(context, channel: str) -> Iterator[tuple[Recipient, str | None]]:
+    """(recipient, problem) for the context's recipients, each address once, streamed.
 
-    A subscriber message without a one-click unsubscribe link is refused before
-    anything is sent (test sends are exempt); plain-HTTP links get a warning.
+    A subscriber message without a one-click unsubscribe link cannot go (test
+    sends are exempt): its problem says so and the others go on. A plain-HTTP
+    link gets one warning. A list given in memory (a test send) is de-duplicated
+    here; the subscriber table keeps each address once by itself.
     """
-    seen: set[str] = set()
-    recipients: list[Recipient] = []
+    seen: set[str] | None = set() if isinstance(context.recipients, list | tuple) else None
+    warned = context.test_send
     for recipient in context.recipients:
-        key = recipient.email.lower()
-        if key in seen:
-            continue
-        seen.add(key)
+        if seen is not None:
+            key = recipient.email.lower()
+            if key in seen:
+                continue
+            seen.add(key)
         if not context.test_send and not recipient.unsubscribe_url:
-            raise ContentError(f"{recipient.email}: no unsubscribe link")
-        recipients.append(recipient)
-    if not context.test_send:
-        warn_unless_https(recipients, channel)
-    return recipients
+            yield recipient, "no unsubscribe link"
+            continue
+        if not warned and not recipient.unsubscribe_url.startswith("https:"):
+            warn_unless_https([recipient], channel)
+            warned = True
+        yield recipient, None

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from briefcast.channels.base import BaseChannel, ChannelSettings, Delivery, Receipt
+from briefcast.channels.base import (
+    BaseChannel,
+    ChannelSettings,
+    Delivery,
+    Planned,
+    Receipt,
+    size_of,
+)
 from briefcast.channels.email_message import ascii_address, build_email, mailing_list
 from pydantic import Field
 
@@ -31,8 +38,8 @@ def _safe(name: str) -> str:
 
 class OutboxChannel(BaseChannel):
     name = "outbox"
-    sends_email = True  # takes the [TEST] copy of a test send
     Settings = OutboxSettings
+    sends_email = True  # takes the [TEST] copy of a test send
     max_batch = 500
 
     @property
@@ -40,24 +47,23 @@ class OutboxChannel(BaseChannel):
         path = self.settings.path
         return Path(path) if path else self.context.data_dir / "outbox"
 
-    def plan(self, edition: RenderedEdition) -> list[Delivery]:
+    def plan(self, edition: RenderedEdition) -> Planned:
         self.edition = edition
-        plan = [
-            Delivery(f"email:{r.email.lower()}", ("email", r))
-            for r in mailing_list(self.context, self.name)
-        ]
-        plan += [
-            Delivery(f"x:post-{n}", ("x", post.model_dump()))
-            for n, post in enumerate(edition.x_posts, 1)
-        ]
+        posts = len(edition.x_posts) + len(edition.telegram_messages)
+        posts += 1 if edition.telegram_photo else 0
+        size = size_of(self.context.recipients) + posts
+        return Planned(self._deliveries(edition), size)
+
+    def _deliveries(self, edition: RenderedEdition) -> Iterator[Delivery]:
+        for r, problem in mailing_list(self.context, self.name):
+            yield Delivery(f"email:{r.email.lower()}", ("email", r), problem=problem)
+        for n, post in enumerate(edition.x_posts, 1):
+            yield Delivery(f"x:post-{n}", ("x", post.model_dump()))
         chat = self.settings.telegram_chat
         if edition.telegram_photo:
-            plan.append(Delivery(f"telegram:{chat}:photo", ("telegram", edition.telegram_photo)))
-        plan += [
-            Delivery(f"telegram:{chat}:msg-{n}", ("telegram", message))
-            for n, message in enumerate(edition.telegram_messages, 1)
-        ]
-        return plan
+            yield Delivery(f"telegram:{chat}:photo", ("telegram", edition.telegram_photo))
+        for n, message in enumerate(edition.telegram_messages, 1):
+            yield Delivery(f"telegram:{chat}:msg-{n}", ("telegram", message))
 
     def send(self, batch: Sequence[Delivery]) -> list[Receipt]:
         folder = self.root / _safe(self.edition.edition_id)

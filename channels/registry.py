@@ -27,6 +27,18 @@ class Registry:
         raise LookupError(f"no channel adapter named {name!r} (installed: {known})")
 
 
+def load_adapter(name: str) -> type:
+    """One adapter by its entry point name, importing only that one; LookupError if absent."""
+    for ep in entry_points(group=GROUP, name=name):
+        try:
+            return ep.load()
+        except Exception as exc:  # a broken plugin must not take the run down
+            raise LookupError(
+                f"channel adapter {name!r} failed to load: {type(exc).__name__}: {exc}"
+            ) from exc
+    return load_registry().get(name)  # not installed: the error names what is
+
+
 def load_registry() -> Registry:
     registry = Registry()
     for ep in entry_points(group=GROUP):

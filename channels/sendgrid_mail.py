@@ -6,6 +6,18 @@ recipient's links and name. SendGrid substitutes literally, so the HTML gets
 HTML-escaped values and the text part (renamed tokens, see ``_TEXT``) raw ones.
 ``List-Unsubscribe`` is per recipient, so it goes into each personalization's
 headers. Every failure is mapped into the channel error tree in ``_map_error``.
+
+The request body is built as the plain dict the v3 API takes (what the SDK's
+``Mail`` helper produces, without building a helper object per recipient) and
+posted through the SDK's client. The parts shared by every request are built
+once per edition; ``send`` keeps no state on the adapter, so the dispatcher may
+call it from several threads at once.
+
+A request whose fate is unknown (no answer in time, the connection dropped or
+reset after the request went out, a garbled answer) leaves its deliveries in
+doubt: SendGrid may have taken it, and a retry could mail 1000 people twice.
+Only a failure before the request was complete (a refused connection, a name
+that does not resolve) is retried.
 """
 
 from __future__ import annotations
@@ -15,16 +27,19 @@ import logging
 import re
 import time
 import urllib.error
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from html import escape as html_escape
 
 from briefcast.channels.base import (
     BaseChannel,
     ChannelSettings,
     Delivery,
+    InDoubt,
     Outcome,
+    Planned,
     Receipt,
     Recipient,
+    size_of,
 )
 from briefcast.channels.email_message import (
     ascii_address,
@@ -35,7 +50,6 @@ from briefcast.channels.email_message import (
 )
 from briefcast.channels.errors import (
     AuthError,
-    ContentError,
     DeliveryError,
     PermanentError,
     RateLimited,
@@ -44,21 +58,6 @@ from briefcast.channels.errors import (
 from pydantic import Field, field_validator
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import (
-    Asm,
-    Category,
-    Content,
-    CustomArg,
-    From,
-    Header,
-    Mail,
-    MailSettings,
-    Personalization,
-    ReplyTo,
-    SandBoxMode,
-    Substitution,
-    To,
-)
 
 from briefcast.config import Secret
 from briefcast.models import RenderedEdition
@@ -126,14 +125,22 @@ def _for_text(text: str) -> str:
     return text
 
 
-def _substitutions(recipient: Recipient, names: set[str]) -> dict[str, str]:
-    values = recipient_values(recipient)
-    subs: dict[str, str] = {}
-    for name in names:
-        value = values.get(name, "")
-        subs[f"%%{name}%%"] = html_escape(value, quote=True)
-        subs[_text_token(name)] = value
-    return subs
+def _escaped(value: str) -> str:
+    """HTML-escaped; most values (links, plain names) have nothing to escape."""
+    if "&" in value or "<" in value or ">" in value or '"' in value or "'" in value:
+        return html_escape(value, quote=True)
+    return value
+
+
+def _substitution_bytes(personalization: dict) -> int:
+    """The UTF-8 size of the substitutions, encoding only when characters cannot tell."""
+    subs = personalization.get("substitutions")
+    if not subs:
+        return 0
+    chars = sum(map(len, subs)) + sum(map(len, subs.values()))
+    if chars > MAX_SUBSTITUTION_BYTES or chars * 4 <= MAX_SUBSTITUTION_BYTES:
+        return chars  # over even as ASCII, or under even at 4 bytes a character
+    return sum(len(k.encode()) + len(v.encode()) for k, v in subs.items())
 
 
 def _error_message(exc: HTTPError) -> str:
@@ -163,8 +170,14 @@ def _reset_wait(exc: HTTPError) -> float:
         return DEFAULT_RATE_LIMIT_WAIT
 
 
-def _map_error(exc: Exception, timeout: float) -> DeliveryError:
-    """The one boundary between SendGrid's failures and the channel error tree."""
+def _map_error(exc: Exception, timeout: float) -> DeliveryError | InDoubt:
+    """The one boundary between SendGrid's failures and the channel error tree.
+
+    urllib raises URLError only while connecting or writing the request, before
+    it was complete: SendGrid cannot have acted on it, so it is retried. Anything
+    after that (no answer, a reset or dropped connection, a garbled answer) is in
+    doubt.
+    """
     kw = {"channel": "sendgrid"}
     if isinstance(exc, HTTPError):
         status = exc.status_code
@@ -176,103 +189,142 @@ def _map_error(exc: Exception, timeout: float) -> DeliveryError:
         if status >= 500 or status == 408:
             return TransientError(message, status=status, **kw)
         return PermanentError(message, status=status, **kw)
-    if isinstance(exc, TimeoutError):
-        return TransientError(f"SendGrid did not answer within {timeout:g}s", **kw)
     if isinstance(exc, urllib.error.URLError):
         reason = exc.reason
         if isinstance(reason, TimeoutError):
-            return TransientError(f"SendGrid did not answer within {timeout:g}s", **kw)
+            return TransientError(f"could not reach SendGrid within {timeout:g}s", **kw)
         return TransientError(f"cannot reach SendGrid: {reason}", **kw)
-    # refused, reset, dropped before the answer, a garbled answer
-    return TransientError(f"connection to SendGrid failed: {type(exc).__name__}: {exc}", **kw)
+    if isinstance(exc, TimeoutError):
+        return InDoubt(f"SendGrid did not answer within {timeout:g}s after the request went out")
+    return InDoubt(
+        f"the connection to SendGrid failed after the request went out "
+        f"({type(exc).__name__}: {exc})".replace(" ()", "")
+    )
 
 
 class SendGridChannel(BaseChannel):
     name = "sendgrid"
-    sends_email = True  # takes the [TEST] copy of a test send
     Settings = SendGridSettings
     max_batch = MAX_PERSONALIZATIONS
+    concurrency = 4
+    sends_email = True  # takes the [TEST] copy of a test send
 
     def __init__(self, settings: SendGridSettings, context) -> None:
         super().__init__(settings, context)
         self.edition: RenderedEdition | None = None
         self.names: set[str] = set()  # the placeholders this edition uses
+        self._tokens: list[tuple[str, str, str]] = []  # (name, HTML token, text token)
+        self._shared: dict | None = None  # the body parts every request of the edition shares
         self.client = SendGridAPIClient(
             settings.api_key.get_secret_value(), host=settings.base_url.rstrip("/")
         )
         self.client.client.timeout = settings.timeout_seconds
+        # Set once here: the SDK would set it on its shared headers at the first request.
+        self.client.client.request_headers.setdefault("Content-Type", "application/json")
 
-    def plan(self, edition: RenderedEdition) -> list[Delivery]:
-        """One delivery per distinct address; ContentError if any recipient cannot be filled."""
+    def plan(self, edition: RenderedEdition) -> Planned:
+        """One delivery per distinct address, streamed; a recipient whose placeholders
+        cannot be filled is that delivery's problem."""
         variant = edition.email
         names = placeholders_in(variant.html) | placeholders_in(variant.text)
         names |= placeholders_in(variant.subject)
-        required = (names & KNOWN) - OPTIONAL
-        plan: list[Delivery] = []
-        for recipient in mailing_list(self.context, self.name):
-            values = recipient_values(recipient)
-            missing = sorted(n for n in required if not values.get(n))
-            if missing:
-                raise ContentError(f"{recipient.email}: no value for {', '.join(missing)}")
-            subs = _substitutions(recipient, names)
-            size = sum(len(k.encode()) + len(v.encode()) for k, v in subs.items())
-            if size > MAX_SUBSTITUTION_BYTES:
-                raise ContentError(f"{recipient.email}: substitutions exceed 10,000 bytes")
-            plan.append(Delivery(recipient.email.lower(), recipient))
         self.edition = edition
         self.names = names
-        return plan
+        self._tokens = [(n, f"%%{n}%%", _text_token(n)) for n in sorted(names)]
+        self._shared = self._shared_body(edition)
+        return Planned(self._deliveries(names), size_of(self.context.recipients))
 
-    def build_mail(self, batch: Sequence[Delivery]) -> Mail:
-        edition = self.edition
-        if edition is None:
-            raise RuntimeError("plan() the edition before sending it")
+    def _deliveries(self, names: set[str]) -> Iterator[Delivery]:
+        required = (names & KNOWN) - OPTIONAL
+        for recipient, problem in mailing_list(self.context, self.name):
+            target = recipient.email.lower()
+            if problem is not None:
+                yield Delivery(target, None, problem=problem)
+                continue
+            values = recipient_values(recipient)
+            missing = [n for n in required if not values.get(n)] if required else None
+            if missing:
+                problem = f"no value for {', '.join(sorted(missing))}"
+                yield Delivery(target, None, problem=problem)
+                continue
+            personalization = self._personalization(recipient, values)
+            if _substitution_bytes(personalization) > MAX_SUBSTITUTION_BYTES:
+                yield Delivery(target, None, problem="substitutions exceed 10,000 bytes")
+                continue
+            yield Delivery(target, personalization)
+
+    def _personalization(self, recipient: Recipient, values: dict | None = None) -> dict:
+        to = {"email": ascii_address(recipient.email)}
+        if recipient.name:
+            to = {"name": recipient.name, **to}
+        personalization: dict = {"to": [to]}
+        unsubscribe = list_unsubscribe(recipient, self.settings.unsubscribe_mailto or None)
+        if "List-Unsubscribe" in unsubscribe:
+            personalization["headers"] = {"List-Unsubscribe": unsubscribe["List-Unsubscribe"]}
+        if self._tokens:
+            values = values if values is not None else recipient_values(recipient)
+            subs: dict[str, str] = {}
+            for name, html_token, text_token in self._tokens:
+                value = values.get(name, "")
+                subs[html_token] = _escaped(value)
+                subs[text_token] = value
+            personalization["substitutions"] = subs
+        return personalization
+
+    def _shared_body(self, edition: RenderedEdition) -> dict:
         publication = self.context.publication
         settings = self.settings
-        mail = Mail(
-            from_email=From(
-                settings.from_email or publication.sender_email,
-                publication.sender_name if settings.from_name is None else settings.from_name,
-            ),
-            subject=_for_text(subject_for(edition, self.context.test_send)),
-        )
-        mail.add_content(Content("text/plain", _for_text(edition.email.text)))
-        mail.add_content(Content("text/html", edition.email.html))
+        sender = {"email": settings.from_email or publication.sender_email}
+        sender_name = publication.sender_name if settings.from_name is None else settings.from_name
+        if sender_name:
+            sender = {"name": sender_name, **sender}
+        body: dict = {
+            "from": sender,
+            "subject": _for_text(subject_for(edition, self.context.test_send)),
+            "content": [
+                {"type": "text/plain", "value": _for_text(edition.email.text)},
+                {"type": "text/html", "value": edition.email.html},
+            ],
+        }
+        if settings.categories:
+            body["categories"] = list(settings.categories)
+        custom_args = {"edition_id": edition.edition_id}
+        if self.context.test_send:
+            custom_args["test_send"] = "true"
+        body["custom_args"] = custom_args
+        if settings.asm_group_id is not None:
+            body["asm"] = {"group_id": settings.asm_group_id}
+        if settings.sandbox_mode:
+            body["mail_settings"] = {"sandbox_mode": {"enable": True}}
         reply_to = settings.reply_to or publication.reply_to
         if reply_to:
-            mail.reply_to = ReplyTo(reply_to)
-        for position, delivery in enumerate(batch):
-            recipient: Recipient = delivery.payload
-            personalization = Personalization()
-            personalization.add_to(To(ascii_address(recipient.email), recipient.name or None))
-            for key, value in _substitutions(recipient, self.names).items():
-                personalization.add_substitution(Substitution(key, value))
-            unsubscribe = list_unsubscribe(recipient, settings.unsubscribe_mailto or None)
-            if "List-Unsubscribe" in unsubscribe:
-                personalization.add_header(
-                    Header("List-Unsubscribe", unsubscribe["List-Unsubscribe"])
-                )
-            mail.add_personalization(personalization, index=position)
-        if any(d.payload.unsubscribe_url for d in batch):
-            mail.add_header(Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-        for category in reversed(settings.categories):  # the SDK prepends each one
-            mail.add_category(Category(category))
-        mail.add_custom_arg(CustomArg("edition_id", edition.edition_id))
-        if self.context.test_send:
-            mail.add_custom_arg(CustomArg("test_send", "true"))
-        if settings.asm_group_id is not None:
-            mail.asm = Asm(settings.asm_group_id)
-        if settings.sandbox_mode:
-            mail.mail_settings = MailSettings(sandbox_mode=SandBoxMode(True))
-        return mail
+            body["reply_to"] = {"email": reply_to}
+        return body
+
+    def build_body(self, batch: Sequence[Delivery]) -> dict:
+        """The v3 mail/send body for a batch (a new dict: safe from several threads)."""
+        if self._shared is None:
+            raise RuntimeError("plan() the edition before sending it")
+        personalizations = [
+            d.payload if isinstance(d.payload, dict) else self._personalization(d.payload)
+            for d in batch
+        ]
+        body = {**self._shared, "personalizations": personalizations}
+        if any("headers" in p for p in personalizations):
+            body["headers"] = {"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        return body
 
     def send(self, batch: Sequence[Delivery]) -> list[Outcome]:
         """One request for the whole batch: every recipient shares its fate."""
-        mail = self.build_mail(batch)
+        body = self.build_body(batch)
         try:
-            response = self.client.send(mail)
+            response = self.client.client.mail.send.post(request_body=body)
         except (HTTPError, OSError, http.client.HTTPException) as exc:
-            raise _map_error(exc, self.settings.timeout_seconds) from exc
+            outcome = _map_error(exc, self.settings.timeout_seconds)
+            if isinstance(outcome, InDoubt):
+                log.warning("sendgrid: %d recipients in doubt: %s", len(batch), outcome.reason)
+                return [outcome] * len(batch)
+            raise outcome from exc
         message_id = response.headers.get("X-Message-Id") or ""
         if response.status_code not in (200, 202):
             raise PermanentError(

@@ -1,9 +1,11 @@
 """The SMTP channel: one MIME message per subscriber through any mail server or relay.
 
-A ``send`` opens up to ``connections`` SMTP sessions (STARTTLS, implicit TLS or
-plain; AUTH when a username is set) and shares the batch among them, each
-session sending message after message. Replies are judged per recipient: 4xx
-is transient, 5xx permanent for that recipient only.
+The edition's message is rendered once (channels/mime_template.py) and each
+recipient's copy filled in at send time. Up to ``connections`` SMTP sessions
+(STARTTLS, implicit TLS or plain; AUTH when a username is set) are opened and
+kept across batches, also when several threads send at once; a ``send`` shares
+its batch among them, each session sending message after message. Replies are
+judged per recipient: 4xx is transient, 5xx permanent for that recipient only.
 
 When a connection dies, what it already handed over stays delivered and what it
 had not started is returned as transient, for the dispatcher to retry. The one
@@ -18,7 +20,7 @@ import queue
 import smtplib
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 from briefcast.channels.base import (
@@ -26,10 +28,12 @@ from briefcast.channels.base import (
     ChannelSettings,
     Delivery,
     Outcome,
+    Planned,
     Receipt,
     Recipient,
+    size_of,
 )
-from briefcast.channels.email_message import ascii_address, build_email, mailing_list
+from briefcast.channels.email_message import ascii_address, mailing_list
 from briefcast.channels.errors import (
     AuthError,
     ChannelError,
@@ -40,6 +44,7 @@ from briefcast.channels.errors import (
     RecipientRejected,
     TransientError,
 )
+from briefcast.channels.mime_template import MimeTemplate
 from pydantic import Field, model_validator
 
 from briefcast.config import Secret
@@ -100,6 +105,8 @@ class SmtpChannel(BaseChannel):
         super().__init__(settings, context)
         self.max_batch = settings.max_batch
         self.edition: RenderedEdition | None = None
+        self.template: MimeTemplate | None = None
+        self.sessions = _Sessions(self._connect, settings.connections)
 
     @property
     def port(self) -> int:
@@ -109,22 +116,30 @@ class SmtpChannel(BaseChannel):
     def sender(self) -> str:
         return self.settings.from_email or self.context.publication.sender_email
 
-    def plan(self, edition: RenderedEdition) -> list[Delivery]:
-        """One delivery per distinct address; build each message once to catch bad content."""
-        plan: list[Delivery] = []
-        for recipient in mailing_list(self.context, self.name):
-            try:
-                self._message(edition, recipient)
-            except (ValueError, TypeError) as exc:
-                raise ContentError(f"{recipient.email}: {exc}") from exc
-            plan.append(Delivery(recipient.email.lower(), recipient))
+    def plan(self, edition: RenderedEdition) -> Planned:
+        """One delivery per distinct address, streamed; the edition's message is rendered
+        once, here. A recipient the message cannot be filled in for is that delivery's
+        problem, not the edition's."""
+        try:
+            template = self._template(edition)
+        except (ValueError, TypeError) as exc:
+            raise ContentError(f"edition {edition.edition_id}: {exc}") from exc
         self.edition = edition
-        return plan
+        self.template = template
+        return Planned(self._deliveries(template), size_of(self.context.recipients))
 
-    def _message(self, edition: RenderedEdition, recipient: Recipient):
-        return build_email(
+    def _deliveries(self, template) -> Iterator[Delivery]:
+        for recipient, problem in mailing_list(self.context, self.name):
+            if problem is None:
+                try:
+                    template.check(recipient)
+                except (ValueError, TypeError) as exc:
+                    problem = str(exc)
+            yield Delivery(recipient.email.lower(), recipient, problem=problem)
+
+    def _template(self, edition: RenderedEdition) -> MimeTemplate:
+        return MimeTemplate(
             edition,
-            recipient,
             self.context.publication,
             test=self.context.test_send,
             unsubscribe_mailto=self.settings.unsubscribe_mailto or None,
@@ -193,7 +208,6 @@ class SmtpChannel(BaseChannel):
 
     def _deliver(self, smtp: smtplib.SMTP, recipient: Recipient) -> Outcome | None:
         """Hand one message over; raise _Broken when the session cannot continue."""
-        message = self._message(self.edition, recipient)
         address = ascii_address(recipient.email)
         international = not (address.isascii() and self.sender.isascii())
         options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
@@ -202,8 +216,7 @@ class SmtpChannel(BaseChannel):
                 "the server does not accept international addresses (no SMTPUTF8)",
                 channel="smtp",
             )
-        policy = message.policy.clone(linesep="\r\n", utf8=international)
-        data = message.as_bytes(policy=policy)
+        message_id, data = self.template.render(recipient, international)
         stage = "MAIL FROM"
         try:
             code, reply = smtp.mail(self.sender, options)
@@ -224,7 +237,7 @@ class SmtpChannel(BaseChannel):
             raise _broken(smtp, None if stage == "DATA" else error, error) from exc
         if code != 250:
             return self._refused(smtp, code, reply, recipient, "message")
-        return Receipt(provider_id=message["Message-ID"], detail=f"{code} {reply.decode()}")
+        return Receipt(provider_id=message_id, detail=f"{code} {reply.decode()}")
 
     def _refused(self, smtp, code, reply, recipient, stage) -> DeliveryError:
         error = _reply_error(code, reply, "", stage)
@@ -240,7 +253,11 @@ class SmtpChannel(BaseChannel):
 
     # -- sending --------------------------------------------------------------
     def send(self, batch: Sequence[Delivery]) -> list[Outcome | None]:
-        if self.edition is None:
+        """Share the batch among up to ``connections`` sessions, kept open across batches.
+
+        Safe to call from several threads at once: they share the same sessions.
+        """
+        if self.template is None:
             raise RuntimeError("plan() the edition before sending it")
         pending: queue.SimpleQueue[int] = queue.SimpleQueue()
         for index in range(len(batch)):
@@ -252,35 +269,38 @@ class SmtpChannel(BaseChannel):
 
         def work() -> None:
             try:
-                smtp = self._connect()
+                smtp = self.sessions.take()
             except ChannelError as exc:
                 with lock:
                     failures.append(exc)
                 return
+            alive = False  # until the batch is done: a session in an unknown state is dropped
             try:
                 while True:
                     try:
                         index = pending.get_nowait()
                     except queue.Empty:
+                        alive = True
                         return
                     try:
                         outcomes[index] = self._deliver(smtp, batch[index].payload)
-                    except _Broken as broken:
+                    except _Broken as broken:  # the session was closed by _broken()
                         outcomes[index] = broken.outcome
                         with lock:
                             failures.append(broken.error)
                         return
             finally:
-                _quit(smtp)
+                self.sessions.give_back(smtp, alive)
 
-        workers = [
+        helpers = [
             threading.Thread(target=work, name=f"smtp-{n}", daemon=True)
-            for n in range(min(self.settings.connections, len(batch)))
+            for n in range(1, min(self.settings.connections, len(batch)))
         ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        for helper in helpers:
+            helper.start()
+        work()  # this thread is one of the senders
+        for helper in helpers:
+            helper.join()
 
         left = [i for i, outcome in enumerate(outcomes) if outcome is untried]
         if left:
@@ -292,6 +312,63 @@ class SmtpChannel(BaseChannel):
             for index in left:
                 outcomes[index] = error
         return outcomes
+
+    def close(self) -> None:
+        self.sessions.close()
+
+
+class _Sessions:
+    """Open SMTP sessions shared by the senders: at most ``size`` in use at once.
+
+    A session goes back to the pool after a batch and is reused by the next one
+    (checked with a NOOP first: servers drop idle clients); a broken one is
+    dropped, so the next take opens a new connection.
+    """
+
+    def __init__(self, connect, size: int) -> None:
+        self._connect = connect
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: list[smtplib.SMTP] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def take(self) -> smtplib.SMTP:
+        self._slots.acquire()
+        try:
+            while True:
+                with self._lock:
+                    smtp = self._idle.pop() if self._idle else None
+                if smtp is None:
+                    return self._connect()
+                if _usable(smtp):
+                    return smtp
+                _quit(smtp)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def give_back(self, smtp: smtplib.SMTP, alive: bool) -> None:
+        with self._lock:
+            keep = alive and not self._closed
+            if keep:
+                self._idle.append(smtp)
+        if alive and not keep:
+            _quit(smtp)
+        self._slots.release()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for smtp in idle:
+            _quit(smtp)
+
+
+def _usable(smtp: smtplib.SMTP) -> bool:
+    try:
+        return smtp.noop()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
 
 
 def _broken(smtp: smtplib.SMTP, outcome: Outcome | None, cause: DeliveryError) -> _Broken:

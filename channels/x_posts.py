@@ -4,7 +4,9 @@ In thread mode post N replies to post N-1. The reply id comes from the ledger
 (the dispatcher fills ``parent_receipt`` from ``after``), so a rerun after a
 failure mid-thread continues the same thread. Posts are checked with X's own
 weighted counting before the first one goes out, and a daily budget stops the
-run before X's 24-hour cap instead of running into 429s.
+run before X's 24-hour cap instead of running into 429s: the dispatcher tells
+``admit`` how many posts the channel made in the last 24 hours. The adapter
+never reads the database.
 
 tweepy hard-codes ``https://api.twitter.com``: :class:`HostRewrite`, mounted on
 the client's requests session, sends to ``base_url`` instead and sets the
@@ -26,12 +28,19 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import httpx
 import requests
 import tweepy
-from briefcast.channels.base import BaseChannel, ChannelContext, ChannelSettings, Delivery, Receipt
+from briefcast.channels.base import (
+    BaseChannel,
+    ChannelContext,
+    ChannelSettings,
+    Delivery,
+    InDoubt,
+    Receipt,
+)
 from briefcast.channels.errors import (
     AuthError,
     ContentError,
@@ -42,13 +51,10 @@ from briefcast.channels.errors import (
 )
 from pydantic import Field, field_validator
 from requests.adapters import HTTPAdapter
-from sqlalchemy import func, select
 from twitter_text import parse_tweet
 from urllib3.exceptions import NewConnectionError
 
 from briefcast.config import Secret
-from briefcast.ledger import IN_FLIGHT, SENT, Ledger, deliveries
-from briefcast.ledger import now as utc_now
 from briefcast.models import RenderedEdition
 
 log = logging.getLogger("briefcast.channels.x")
@@ -245,19 +251,6 @@ def check_posts(texts: Sequence[str]) -> list[str]:
     return problems
 
 
-def posts_in_last_day(ledger: Ledger, channel: str) -> int:
-    """Posts this channel made (or may have made: in flight) in the last 24 hours."""
-    since = utc_now() - timedelta(hours=24)
-    with ledger.engine.connect() as conn:
-        return conn.scalar(
-            select(func.count()).where(
-                deliveries.c.channel == channel,
-                deliveries.c.state.in_([SENT, IN_FLIGHT]),
-                deliveries.c.updated_at >= since,
-            )
-        )
-
-
 def fetch_image(url: str, timeout: float, max_bytes: int = IMAGE_MAX_BYTES) -> tuple[bytes, str]:
     """Download an image (bytes, file name); ValueError when it is not a usable image."""
     with (
@@ -285,7 +278,6 @@ class XChannel(BaseChannel):
     def __init__(self, settings: XSettings, context: ChannelContext) -> None:
         super().__init__(settings, context)
         self.settings: XSettings = settings
-        self._ledger: Ledger | None = context.extra.get("ledger")
         self._ledger_channel: str = context.extra.get("channel", NAME)
         self._posted_this_run = 0
         self._maybe_posted: set[str] = set()  # targets whose last attempt went unanswered
@@ -324,17 +316,18 @@ class XChannel(BaseChannel):
             plan.append(Delivery(f"post-{n}", payload, after=after))
         return plan
 
-    def admit(self, todo: list[Delivery]) -> tuple[int, str]:
-        """How many of the pending posts may go now: the edition cap, then the 24 h budget."""
+    def admit(self, todo: list[Delivery], posted_last_day: int | None = None) -> tuple[int, str]:
+        """How many of the pending posts may go now: the edition cap, then the 24 h budget.
+
+        ``posted_last_day``: the posts the channel made (or may have made) in the last
+        24 hours, from the dispatcher's ledger; without it, this run's posts count.
+        """
         budget = self.settings.daily_budget
         cap = self.settings.max_posts_per_edition
         within_cap = sum(
             1 for d in todo if cap is None or int(d.target.removeprefix("post-")) <= cap
         )
-        if self._ledger is not None:
-            used = posts_in_last_day(self._ledger, self._ledger_channel)
-        else:
-            used = self._posted_this_run
+        used = self._posted_this_run if posted_last_day is None else posted_last_day
         allowed = max(0, budget - used)
         if allowed < within_cap:
             log.info("x: %d posts in the last 24 h, budget %d", used, budget)
@@ -342,7 +335,7 @@ class XChannel(BaseChannel):
         reason = f"an edition posts at most {cap} (max_posts_per_edition)"
         return within_cap, reason
 
-    def send_one(self, delivery: Delivery) -> Receipt | None:
+    def send_one(self, delivery: Delivery) -> Receipt | InDoubt:
         payload: PostPayload = delivery.payload
         reply_to = delivery.parent_receipt
         if delivery.after is not None and not (reply_to and reply_to.isdigit()):
@@ -372,7 +365,10 @@ class XChannel(BaseChannel):
                     self._ledger_channel,
                     delivery.target,
                 )
-                return None
+                return InDoubt(
+                    "X already has this post, most likely from the earlier attempt that went "
+                    "unanswered"
+                )
             if may_have_arrived(exc):
                 self._maybe_posted.add(delivery.target)
             raise error from exc

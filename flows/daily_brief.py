@@ -12,7 +12,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from briefcast.channels.base import Recipient
 from briefcast.flows import artifacts, outcome
 from briefcast.flows.approval import Decision, duration, wait_for_approval
 from briefcast.flows.lateness import refuse_if_late
@@ -25,7 +24,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from briefcast import pipeline
+from briefcast import pipeline, stopping
 from briefcast.config import Settings, load_settings
 from briefcast.dispatch import ChannelReport
 from briefcast.models import Gathered, RenderedEdition
@@ -53,11 +52,15 @@ def dispatch_task(
     settings: Settings,
     edition: RenderedEdition,
     channel: str,
-    recipients: list[Recipient],
+    test_to: list[str],
     run_id: str,
     test_send: bool,
 ) -> State:
-    """Ends Failed when any delivery failed or is in doubt; the report is its data either way."""
+    """Ends Failed when any delivery failed or is in doubt; the report is its data either way.
+
+    The recipients are loaded here, streamed from the subscriber table: never a parameter.
+    """
+    recipients = pipeline.recipients(settings, edition, test_to)
     logger = get_run_logger()
     if test_send:
         logger.info("%s: sending the [TEST] copy of edition %s", channel, edition.edition_id)
@@ -93,18 +96,22 @@ def send_to(
     settings: Settings,
     edition: RenderedEdition,
     channels: list[str],
-    recipients: list[Recipient],
+    test_to: list[str],
     run_id: str,
     *,
     test_send: bool,
 ) -> list[ChannelReport]:
-    """One dispatch task per channel, run side by side; the report lands as an artifact."""
-    futures = [
-        dispatch_task.submit(settings, edition, name, recipients, run_id, test_send)
-        for name in channels
-    ]
-    # A Failed task still has its report.
-    reports = [outcome.report_of(future.result(raise_on_failure=False)) for future in futures]
+    """One dispatch task per channel, run side by side; the report lands as an artifact.
+
+    ``test_to``: the test recipients; empty, every active subscriber.
+    """
+    with stopping.graceful_sigterm():  # SIGTERM: finish what is on the wire, then stop
+        futures = [
+            dispatch_task.submit(settings, edition, name, test_to, run_id, test_send)
+            for name in channels
+        ]
+        # A Failed task still has its report.
+        reports = [outcome.report_of(future.result(raise_on_failure=False)) for future in futures]
     artifacts.publish_report(reports, test_send=test_send, edition_id=edition.edition_id)
     return reports
 
@@ -120,7 +127,6 @@ def send_proofs(
 
     Channels that do not send email (X, Telegram) are reported as skipped, not failed.
     """
-    recipients = pipeline.recipients(settings, edition, addresses)
     proof = pipeline.for_test_send(edition, datetime.now(UTC))
     email = [name for name in channels if sends_email(settings, name)]
     skipped = [name for name in channels if name not in email]
@@ -132,7 +138,7 @@ def send_proofs(
         ", ".join(email) or "no email channel",
         f"; skipped (a test copy is email only): {', '.join(skipped)}" if skipped else "",
     )
-    reports = send_to(settings, proof, email, recipients, run_id, test_send=True) if email else []
+    reports = send_to(settings, proof, email, addresses, run_id, test_send=True) if email else []
     reports += [ChannelReport(name, errors=[outcome.NOT_IN_TEST_SEND]) for name in skipped]
     return proof.edition_id, reports
 
@@ -350,8 +356,7 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
         edition.edition_id, edition_date, [a.key for a in edition.articles]
     )
     pipeline.keep_edition(settings, edition)
-    recipients = pipeline.recipients(settings, edition, [])
-    reports = send_to(settings, edition, channels, recipients, run_id, test_send=False)
+    reports = send_to(settings, edition, channels, [], run_id, test_send=False)
     result["channels"] = [report.as_row() for report in reports]
     result["ok"] = all(report.ok for report in reports)
     return outcome.delivery_state(edition.edition_id, reports, result, test_send=False)

@@ -162,9 +162,9 @@ def test_an_answer_lost_before_the_post_was_made_is_in_doubt_until_settled(fake,
 
     report = dispatch(channel(fake, ledger), edition, ledger)
 
-    assert (report.delivered, report.in_doubt) == (1, 1)
+    assert (report.delivered, report.in_doubt, report.held) == (1, 1, 2)
     assert "post-2: in doubt" in report.errors[0]
-    assert "post-3: not sent, post-2 did not go out" in report.errors
+    assert "post-3: waiting on post-2 (in doubt)" in report.errors  # the thread waits
     assert ledger.rows(edition.edition_id, "bluesky")["post-2"].state == IN_FLIGHT
     again = dispatch(channel(fake, ledger), edition, ledger)
     assert (again.delivered, again.in_doubt) == (0, 1) and len(fake.posts) == 1

@@ -545,3 +545,37 @@ def crash_and_settle(tmp_path: Path, keys: Secrets, fakes: Providers) -> None:
     crashed = subprocess.CompletedProcess(run.args, -9, (tmp_path / "crashed.out").read_text(), "")
     for result in (crashed, rerun):
         assert_no_secret_leaked(keys, result, data)
+
+
+# -- 5: two runs of one edition at the same time --------------------------------------------
+def test_two_runs_of_one_edition_at_once_serve_each_subscriber_exactly_once(tmp_path):
+    """Two `briefcast run` processes on the same edition: the claims keep them apart."""
+    keys = fresh_secrets()
+    with running_providers(keys) as fakes:
+        config = write_config(tmp_path, fakes)
+        addresses = import_subscribers(tmp_path, config, keys)
+        fakes.sendgrid.latency = 0.2  # requests overlap between the two runs
+        command = [*BRIEFCAST, "run", "--date", DAY, "--channels", "sendgrid,smtp"]
+        runs = [
+            subprocess.Popen(
+                [*command, "--config", str(config)],
+                cwd=ROOT,
+                env=cli_env(keys),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        outputs = [run.communicate(timeout=240)[0] for run in runs]
+
+        sendgrid = sorted(m.to.lower() for m in fakes.sendgrid.delivered)
+        assert sendgrid == sorted(addresses), outputs
+        smtp = sorted(r.lower() for m in fakes.smtp.received for r in m.rcpt_tos)
+        assert smtp == sorted(addresses), outputs
+        for channel in ("sendgrid", "smtp"):
+            served = [deliveries(output)[channel] for output in outputs]
+            total = sum(s["delivered"] + s["skipped"] + s["held back"] for s in served)
+            assert total == 2 * len(addresses), outputs
+            assert sum(s["delivered"] for s in served) == len(addresses), outputs
+            assert all(s["failed"] == 0 and s["in doubt"] == 0 for s in served), outputs

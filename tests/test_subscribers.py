@@ -341,3 +341,40 @@ def test_cli_import_of_a_windows_code_page_file_says_what_to_do(tmp_path):
 def test_cli_reports_a_broken_config(tmp_path):
     result = run("list", "--config", str(tmp_path / "missing.toml"))
     assert result.exit_code == 2 and "config file not found" in result.output
+
+
+def test_a_long_file_is_imported_in_chunks_and_duplicates_across_chunks_are_found(
+    engine, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(subscribers, "CHUNK", 3)  # a million rows, in miniature
+    subscribers.add(engine, "known@example.org")
+    subscribers.remove(engine, "gone@example.org")
+    lines = [f"r{n}@example.org" for n in range(7)]
+    lines[5] = "R1@example.org"  # the same as line 3, two chunks later
+    lines.insert(6, "known@example.org")
+    lines.insert(2, "gone@example.org")
+    report = subscribers.import_csv(engine, write(tmp_path / "long.csv", "\n".join(lines)))
+
+    assert report.imported == 6
+    assert [(d.line, d.address, d.status) for d in report.duplicates] == [
+        (7, "R1@example.org", "earlier in this file"),
+        (8, "known@example.org", ACTIVE),
+    ]
+    assert [(s.line, s.address) for s in report.suppressed] == [(3, "gone@example.org")]
+    imported = [s for s in subscribers.active(engine) if s.address != "known@example.org"]
+    assert [s.address for s in imported] == [f"r{n}@example.org" for n in (0, 1, 2, 3, 4, 6)]
+    assert {s.source for s in imported} == {"import:long.csv"}
+
+
+def test_active_recipients_are_streamed_in_pages_by_id(engine, settings):
+    for n in range(7):
+        subscribers.add(engine, f"r{n}@example.org", name=f"R {n}")
+    subscribers.remove(engine, "r3@example.org")
+    stream = subscribers.ActiveRecipients(engine, settings, "2026-11-20", page=2)
+    assert len(stream) == 6
+    assert [r.email for r in stream] == [f"r{n}@example.org" for n in (0, 1, 2, 4, 5, 6)]
+    assert list(stream) == subscribers.recipients_for(engine, settings, "2026-11-20")
+    secret = subscribers.link_secret(settings)
+    for recipient in stream:
+        token = recipient.unsubscribe_url.rsplit("/", 1)[1]
+        assert tokens.verify(secret, "unsubscribe", token) == recipient.email

@@ -273,8 +273,10 @@ def test_a_run_killed_while_post_4_is_in_flight_is_never_resent_blindly(
     report = dispatch(x_channel(fake, ledger), edition, ledger)
 
     assert (report.skipped, report.delivered, report.in_doubt) == (3, 0, 1)
-    assert "post-4: in doubt" in report.errors[0]
-    assert "post-5: not sent, post-4 did not go out" in report.errors
+    assert (report.failed, report.held) == (0, 2)  # the rest of the thread waits; not failed
+    assert "post-4: in doubt, left by a crashed run" in report.errors[0]
+    assert "post-5: waiting on post-4 (in doubt)" in report.errors
+    assert "post-6: waiting on post-4 (in doubt)" in report.errors
     assert len(fake.posts) == 3
 
     # The operator checks the account, finds no post 4, and settles the row as not sent.
@@ -424,8 +426,9 @@ def test_a_timed_out_post_that_did_arrive_is_not_posted_twice(fake, ledger, capl
     assert time.monotonic() - started < 4
     assert len(fake.posts) == 1
     # In doubt, not failed: the operator settles it with the id X gave the post ...
-    assert (report.delivered, report.in_doubt, report.failed) == (0, 1, 2), report.errors
-    assert "post-1: in doubt, it may have gone out" in report.errors
+    assert (report.delivered, report.in_doubt, report.failed) == (0, 1, 0), report.errors
+    assert report.held == 2 and "post-2: waiting on post-1 (in doubt)" in report.errors
+    assert report.errors[0].startswith("post-1: in doubt, it may have gone out (X already has")
     assert "most likely from the earlier attempt that went unanswered" in caplog.text
     assert "ledger resolve x sent --target post-1 --receipt <post id>" in caplog.text
     assert ledger.rows(edition.edition_id, "x")["post-1"].state == IN_FLIGHT

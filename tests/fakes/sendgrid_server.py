@@ -16,6 +16,13 @@ scripted for the next calls::
     fake.rate_limit_next(1, reset_in=2)
     fake.delay_next(1, seconds=3)      # longer than the client's timeout
     fake.drop_next(1)                  # close the connection without answering
+    fake.ghost_next(1)                 # send the mail, then close without answering
+
+``fake.fault_mix = FaultMix(...)`` draws a random fault or ghost for every
+request instead (tests/fakes/fault_mix.py).
+
+``latency`` delays every answer (after the mail is accepted), like a distant
+API; ``peak_in_flight`` is the most requests it ever held at once.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .fault_mix import FaultMix
 
 MAX_BODY = 30 * 1024 * 1024
 RESERVED_HEADERS = {
@@ -64,7 +73,7 @@ class Invalid(Exception):
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "status", "rate_limit", "delay", "drop"
+    kind: str  # "status", "rate_limit", "delay", "drop", "ghost", "garble"
     status: int = 0
     body: dict | None = None
     reset_in: float = 0.0
@@ -95,6 +104,7 @@ class Call:
     status: int
     recipients: int
     authorization: str | None
+    at: float = field(default_factory=time.time)  # when it arrived
 
 
 @dataclass
@@ -237,9 +247,13 @@ def validate(body) -> list[Delivered]:
 class FakeSendGrid:
     """Run with ``with FakeSendGrid(api_key) as fake:``; point the SDK at ``fake.url``."""
 
-    def __init__(self, api_key: str = "SG.test-key") -> None:
+    def __init__(self, api_key: str = "SG.test-key", latency: float = 0.0) -> None:
         self.api_key = api_key
+        self.latency = latency
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self.state = _State()
+        self.fault_mix: FaultMix | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -334,6 +348,15 @@ class FakeSendGrid:
         """Read the request, then close the connection without an answer (not processed)."""
         self._script(n, Fault("drop"))
 
+    def pass_next(self, n: int) -> None:
+        """The next ``n`` calls are answered normally (to script a fault for a later one)."""
+        self._script(n, Fault("pass"))
+
+    def ghost_next(self, n: int, *, garble: bool = False) -> None:
+        """Accept and record the mail (it goes out), then drop the connection before the
+        answer, or with ``garble`` answer bytes that are not HTTP: the client cannot know."""
+        self._script(n, Fault("garble" if garble else "ghost"))
+
     def _script(self, n: int, fault: Fault) -> None:
         with self._lock:
             self.state.faults.extend([fault] * n)
@@ -347,7 +370,16 @@ class FakeSendGrid:
                 return
 
             def do_POST(self) -> None:
-                fake._handle(self)
+                mix = fake.fault_mix
+                with fake._lock:
+                    fake.in_flight += 1
+                    fake.peak_in_flight = max(fake.peak_in_flight, fake.in_flight)
+                try:
+                    with mix.wire() if mix else contextlib.nullcontext() as self.wire:
+                        fake._handle(self)
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
 
             def do_GET(self) -> None:
                 fake._answer(self, 405, error_body("method not allowed"))
@@ -355,6 +387,8 @@ class FakeSendGrid:
         return Handler
 
     def _answer(self, handler, status: int, body: dict | None, headers: dict | None = None):
+        if self.latency:
+            self._stopping.wait(self.latency)
         data = json.dumps(body).encode() if body is not None else b""
         handler.send_response(status)
         for name, value in (headers or {}).items():
@@ -387,10 +421,20 @@ class FakeSendGrid:
             count = sum(len(p.get("to", [])) for p in body.get("personalizations", []))
         except (ValueError, AttributeError, TypeError):
             body, count = None, 0
+        if getattr(handler, "wire", None) is not None:
+            handler.wire.carry(count)
         with self._lock:
             fault = self.state.faults.popleft() if self.state.faults else None
             blocked_until = self.state.blocked_until
-        if fault is not None:
+        passed = fault is not None and fault.kind == "pass"
+        if passed:
+            fault = None
+        mixed = self.fault_mix.draw(count) if self.fault_mix and not passed and not fault else None
+        if mixed not in (None, "ghost"):
+            fault = self._mixed_fault(mixed)
+        if mixed == "ghost":
+            fault = Fault("ghost")
+        if fault is not None and fault.kind not in ("ghost", "garble"):
             self._fault(handler, fault, count, auth)
             return
         if time.time() < blocked_until:
@@ -421,7 +465,8 @@ class FakeSendGrid:
         message_id = secrets.token_urlsafe(16)
         sandbox = (body.get("mail_settings", {}).get("sandbox_mode") or {}).get("enable") is True
         with self._lock:
-            self.state.calls.append(Call(200 if sandbox else 202, count, auth))
+            answer = 0 if fault is not None else 200 if sandbox else 202  # 0: no answer
+            self.state.calls.append(Call(answer, count, auth))
             if sandbox:
                 self.state.sandboxed.append(body)
             else:
@@ -429,7 +474,14 @@ class FakeSendGrid:
                 for message in messages:
                     message.message_id = message_id
                     self.state.delivered.append(message)
-        if sandbox:
+        if fault is not None:  # a ghost: it went out, the answer never arrives whole
+            handler.close_connection = True
+            with contextlib.suppress(OSError):
+                if fault.kind == "garble":
+                    handler.wfile.write(b"\x00\x17garbled\r\n\r\n")
+                    handler.wfile.flush()
+                handler.connection.shutdown(socket.SHUT_RDWR)
+        elif sandbox:
             self._answer(handler, 200, None)
         else:
             self._answer(handler, 202, None, {"X-Message-Id": message_id})
@@ -437,6 +489,16 @@ class FakeSendGrid:
     def _record_call(self, status: int, recipients: int, auth: str | None) -> None:
         with self._lock:
             self.state.calls.append(Call(status, recipients, auth))
+
+    def _mixed_fault(self, kind: str) -> Fault:
+        mix = self.fault_mix
+        if kind == "429":
+            return Fault("rate_limit", reset_in=mix.rate_limit_seconds)
+        if kind == "stall":
+            return Fault("delay", seconds=mix.stall_seconds)
+        if kind == "reset":
+            return Fault("drop")
+        return Fault("status", status=int(kind), body=error_body("internal server error"))
 
     def _fault(self, handler, fault: Fault, count: int, auth: str | None) -> None:
         if fault.kind == "status":

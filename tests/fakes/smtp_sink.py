@@ -9,14 +9,19 @@
 
 Optional STARTTLS (``tls_context``), implicit TLS (``ssl_context``) and AUTH
 (``credentials=(user, password)``; login failures answer 535); ``smtputf8=False``
-leaves SMTPUTF8 out of EHLO, as many relays do.
+leaves SMTPUTF8 out of EHLO, as many relays do. ``sink.fault_mix = FaultMix(...)``
+draws a random fault or ghost for every message (tests/fakes/fault_mix.py): 451 at
+RCPT (rate limited), 451 after DATA, 421, no reply within the client's timeout, a
+dropped connection, or a ghost (queued, then the connection drops before the 250).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import socket
 import threading
+import weakref
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from email import policy
@@ -25,6 +30,8 @@ from email.parser import BytesParser
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from .fault_mix import FaultMix
 
 
 def free_port() -> int:
@@ -46,6 +53,12 @@ class Received:
         return BytesParser(policy=policy.default).parsebytes(self.raw)
 
 
+def _off_wire(holder: list) -> None:
+    """Count a message off the wire, once (``holder`` is ``[mix]`` until then)."""
+    if holder:
+        holder.pop().carry(-1)
+
+
 class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
@@ -54,6 +67,21 @@ class _Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         key = address.lower()
         sink = self.sink
+        mix = sink.fault_mix
+        if mix is not None and not envelope.rcpt_tos and not hasattr(envelope, "fate"):
+            mix.carry(1)  # a message on the wire until its answer (or its connection) is gone
+            envelope.on_wire = [mix]
+            weakref.finalize(envelope, _off_wire, envelope.on_wire)
+            envelope.fate = mix.draw()
+            if envelope.fate in ("429", "503", "reset"):
+                _off_wire(envelope.on_wire)
+            if envelope.fate == "429":
+                return "451 4.7.1 too many messages, slow down"
+            if envelope.fate == "503":
+                return "421 4.3.2 service not available"
+            if envelope.fate == "reset":
+                server.transport.abort()
+                return "421 gone"
         with sink.lock:
             sink.rcpt_attempts[key] += 1
             if key in sink.drops:
@@ -68,7 +96,26 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        try:
+            return await self._data(server, session, envelope)
+        finally:
+            _off_wire(getattr(envelope, "on_wire", []))
+
+    async def _data(self, server, session, envelope):
         sink = self.sink
+        fate = getattr(envelope, "fate", None)
+        if fate == "stall":
+            await asyncio.sleep(sink.fault_mix.stall_seconds)
+            return "451 4.3.0 timed out, not queued"
+        if fate == "500":
+            return "451 4.3.0 local error, not queued"
+        if fate == "ghost":
+            with sink.lock:
+                sink.received.append(
+                    Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, 0)
+                )
+            server.transport.abort()
+            return "421 gone"
         with sink.lock:
             dropped = [r for r in envelope.rcpt_tos if r.lower() in sink.data_drops]
             if dropped:
@@ -115,6 +162,7 @@ class SmtpSink:
         self.drops: set[str] = set()
         self.data_drops: set[str] = set()
         self.logins: list[str] = []
+        self.fault_mix: FaultMix | None = None
         self.login_attempts = 0  # failed ones included
         kwargs = {"enable_SMTPUTF8": smtputf8}
         if tls_context is not None:

@@ -5,13 +5,17 @@ HTML parse mode the way Telegram does (only the tags it accepts, balanced, the
 length counted after entity parsing) and answers with Bot API error bodies
 ``{"ok": false, "error_code", "description", "parameters"?}``. Faults are
 scripted per send call or per chat; every accepted message is recorded per chat.
+``fake.fault_mix = FaultMix(...)`` draws a random fault or ghost for every
+send call (tests/fakes/fault_mix.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +24,8 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+from .fault_mix import FaultMix
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -183,6 +189,7 @@ class FakeTelegram:
         self._chats: dict[str, Chat] = {}
         self._send_calls = 0
         self._script = _Script()
+        self.fault_mix: FaultMix | None = None
         self._stopping = threading.Event()
         self.flood_interval: float | None = None  # answer 429 when a chat gets messages faster
         self.photo_problems: dict[str, str] = {}  # photo URL -> Telegram's 400 description
@@ -275,13 +282,37 @@ class FakeTelegram:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 params = _parse_body(self.headers.get("Content-Type", ""), body)
-                status, answer = fake._answer(self.path, params)
+                mix = fake.fault_mix if self.path.rsplit("/", 1)[-1] in SEND_METHODS else None
+                with mix.wire() if mix else contextlib.nullcontext() as wire:
+                    if wire is not None:
+                        wire.carry(1)
+                    kind = mix.draw() if mix else None
+                    if kind in ("ghost", "reset"):
+                        if kind == "ghost":  # sent, then the line dies before the answer
+                            fake._answer(self.path, params)
+                        self.close_connection = True
+                        with contextlib.suppress(OSError):
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    if kind == "stall":
+                        fake._stopping.wait(mix.stall_seconds)
+                    if kind in ("429", "500", "503", "stall"):
+                        status = 503 if kind == "stall" else int(kind)
+                        wait = max(1, round(mix.rate_limit_seconds))
+                        answer = (
+                            _error(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
+                            if kind == "429"
+                            else _error(status, "Internal Server Error")
+                        )
+                    else:
+                        status, answer = fake._answer(self.path, params)
                 data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                with contextlib.suppress(OSError):  # a client that timed out has gone away
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
 
             do_GET = do_POST  # noqa: N815
 

@@ -18,6 +18,9 @@ Faults are scripted per call number of POST /2/tweets::
 
     fake.on_call(4, rate_limited(reset_in=2))
     fake.on_call(2, server_error(503))
+
+``fake.fault_mix = FaultMix(...)`` draws a random fault or ghost for every
+unscripted call instead (tests/fakes/fault_mix.py).
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from twitter_text import parse_tweet
+
+from .fault_mix import FaultMix
 
 TWEETS_URL = "https://api.twitter.com/2/tweets"
 UPLOAD_URL = "https://upload.twitter.com/1.1/media/upload.json"
@@ -93,7 +98,7 @@ def invalid_request(message: str, parameter: str, value: object) -> dict:
 # -- scripted faults ---------------------------------------------------------
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "status", "rate_limit", "delay", "drop", "hold"
+    kind: str  # "status", "rate_limit", "delay", "drop", "hold", "stall"
     status: int = 0
     body: dict | None = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -190,6 +195,7 @@ class FakeX:
     calls: int = 0  # POST /2/tweets requests, answered or not
     rejected: list[tuple[int, int]] = field(default_factory=list)  # (call, status)
     v2_media: bool = True  # False: /2/media/* answer 404, as before X opened them
+    fault_mix: FaultMix | None = None
     timeline_reads: int = 0  # GET /2/users/:id/tweets requests
     timeline_forbidden: bool = False
 
@@ -373,6 +379,19 @@ def shown(post: Post, fields: set[str]) -> dict:
     return body
 
 
+def _mixed_fault(mix: FaultMix) -> Fault | None:
+    kind = mix.draw()
+    if kind == "ghost":
+        return drop(create_post=True)
+    if kind == "429":
+        return rate_limited(reset_in=mix.rate_limit_seconds)
+    if kind == "stall":  # no answer within the client's timeout, and no post
+        return Fault("stall", seconds=mix.stall_seconds)
+    if kind == "reset":
+        return drop()
+    return server_error(int(kind)) if kind else None
+
+
 def _form_parts(content_type: str, raw: bytes) -> dict:
     header = f"Content-Type: {content_type}\r\n\r\n".encode()
     message = BytesParser(policy=HTTP).parsebytes(header + raw)
@@ -457,11 +476,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"title": "Not Found", "status": 404, "type": "about:blank"})
 
     def _tweets(self, raw: bytes) -> None:
+        mix = self.server_state.fault_mix
+        with mix.wire() if mix else contextlib.nullcontext() as wire:
+            if wire is not None:
+                wire.carry(1)
+            self._tweet(raw)
+
+    def _tweet(self, raw: bytes) -> None:
         state = self.server_state
         with state._lock:
             state.calls += 1
             call = state.calls
             fault = state._faults.pop(call, None)
+        if fault is None and state.fault_mix is not None:
+            fault = _mixed_fault(state.fault_mix)
         account = self._account(TWEETS_URL)
         if account is None:
             state.rejected.append((call, 401))
@@ -480,6 +508,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and fault.kind == "status":
             state.rejected.append((call, fault.status))
             return self._send(fault.status, fault.body or {}, fault.headers)
+        if fault and fault.kind == "stall":
+            state._release.wait(fault.seconds)
+            state.rejected.append((call, 503))
+            return self._send(503, {"title": "Service Unavailable", "status": 503})
         if fault and fault.kind == "hold":
             state.holding.set()
             state._release.wait(30)

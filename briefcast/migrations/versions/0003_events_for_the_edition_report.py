@@ -3,16 +3,16 @@
 One row per SendGrid webhook event, SMTP hard bounce, web unsubscribe and social
 post link (briefcast/events.py); nothing existing changes.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-29 13:42:16.713424
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

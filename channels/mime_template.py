@@ -1,0 +1,216 @@
+"""One edition's email as wire bytes, rendered once and filled in per recipient.
+
+Building and serialising a MIME message with the ``email`` package costs more
+than handing it to a local mail server, so a channel that sends thousands of
+messages renders the edition once: the headers every message shares are folded
+once (in an ASCII and an SMTPUTF8 flavour), and both bodies are encoded once as
+quoted-printable, with the recipient placeholders (``%%unsubscribe_url%%``...)
+kept aside. Quoted-printable encodes each line on its own, so the lines without
+a placeholder are encoded once and reused byte for byte; a line with one is
+filled and encoded for each recipient (HTML-escaped in the HTML part, UTF-8
+and then quoted-printable, so a name like "Conceição" arrives intact). The
+boundary starts with ``=_``, which quoted-printable text can never contain.
+
+The result matches :func:`briefcast.channels.email_message.build_email`: the same headers
+in the same order, one-click ``List-Unsubscribe`` written verbatim, a
+multipart/alternative with the text and HTML parts.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.utils import format_datetime, make_msgid
+from html import escape as html_escape
+
+from briefcast.channels.base import Recipient
+from briefcast.channels.email_message import (
+    MAIL_POLICY,
+    ascii_address,
+    list_unsubscribe,
+    recipient_values,
+    subject_for,
+)
+
+from briefcast.models import RenderedEdition
+from briefcast.render.placeholders import KNOWN
+
+_TOKEN = re.compile(r"%%([a-z_]+)%%")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # as bytes.splitlines(), which the email package uses
+# A display name written as it is: atoms separated by single spaces (RFC 5322 atext, less
+# "=" and "?", which could read as an encoded word); anything else goes through the policy.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-/^_`{|}~]+( [A-Za-z0-9!#$%&'*+\-/^_`{|}~]+)*")
+_POLICIES = {
+    False: MAIL_POLICY.clone(linesep="\r\n"),
+    True: MAIL_POLICY.clone(linesep="\r\n", utf8=True),
+}
+
+
+def _qp(line: str) -> bytes:
+    """One line (no line break) as quoted-printable, ending in CRLF."""
+    return binascii.b2a_qp(line.encode("utf-8") + b"\r\n", istext=True)
+
+
+@dataclass(frozen=True)
+class _Filled:
+    """A line with placeholders: literal text and placeholder names, alternating."""
+
+    pieces: tuple[str, ...]  # even indexes: text; odd indexes: a placeholder name
+
+    def render(self, values: dict[str, str], html: bool) -> bytes:
+        out = []
+        for index, piece in enumerate(self.pieces):
+            if index % 2 == 0:
+                out.append(piece)
+            else:
+                value = values.get(piece, "")
+                out.append(html_escape(value, quote=True) if html else value)
+        return _qp("".join(out))
+
+
+def _encode_body(text: str) -> list[bytes | _Filled]:
+    """Quoted-printable chunks of ``text``: bytes where fixed, _Filled where personal."""
+    chunks: list[bytes | _Filled] = []
+    fixed: list[bytes] = []
+    lines = _LINE_BREAK.split(text)
+    if lines[-1] == "":
+        lines.pop()
+    for line in lines:
+        pieces = _TOKEN.split(line)
+        if not any(name in KNOWN for name in pieces[1::2]):
+            fixed.append(_qp(line))
+            continue
+        if fixed:
+            chunks.append(b"".join(fixed))
+            fixed = []
+        # unknown %%names%% stay literal, as personalize() leaves them
+        merged: list[str] = [pieces[0]]
+        for name, after in zip(pieces[1::2], pieces[2::2], strict=True):
+            if name in KNOWN:
+                merged += [name, after]
+            else:
+                merged[-1] += f"%%{name}%%{after}"
+        chunks.append(_Filled(tuple(merged)))
+    if fixed:
+        chunks.append(b"".join(fixed))
+    return chunks
+
+
+def _fold(policy, name: str, value) -> bytes:
+    return policy.fold_binary(*policy.header_store_parse(name, value))
+
+
+class MimeTemplate:
+    """Build once per edition; ``render(recipient)`` gives one message's Message-ID and bytes."""
+
+    def __init__(
+        self,
+        edition: RenderedEdition,
+        publication,
+        *,
+        test: bool = False,
+        unsubscribe_mailto: str | None = None,
+        sender: str | None = None,
+        sender_name: str | None = None,
+    ) -> None:
+        self.sender = sender or publication.sender_email
+        self.mailto = unsubscribe_mailto
+        self.msgid_domain = self.sender.rpartition("@")[2] or None
+        self.msgid_idstring = f"briefcast.{edition.edition_id}"
+        name = publication.sender_name if sender_name is None else sender_name
+        self._head: dict[bool, tuple[bytes, bytes, bytes]] = {}
+        self._from = Address(name, addr_spec=self.sender)
+        self._reply_to = publication.reply_to
+        self._subject = subject_for(edition, test)
+        self._edition_id = edition.edition_id
+        for policy in _POLICIES.values():  # refuse a bad header now, not at the first send
+            self._heads(policy)
+        boundary = f"=_briefcast_{secrets.token_hex(16)}"
+        part = (
+            f'--{boundary}\r\nContent-Type: text/%s; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        )
+        self._mime = (
+            f"MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n"
+            f' boundary="{boundary}"\r\n\r\n'
+        ).encode()
+        self._text_head = (part % "plain").encode()
+        self._html_head = b"\r\n" + (part % "html").encode()
+        self._end = f"\r\n--{boundary}--\r\n".encode()
+        self._text = _encode_body(edition.email.text)
+        self._html = _encode_body(edition.email.html)
+        self._date = (0, b"")
+
+    def _heads(self, policy) -> tuple[bytes, bytes, bytes]:
+        """The fixed headers before To, between To and List-Unsubscribe, and after it."""
+        key = policy.utf8
+        if key not in self._head:
+            before = _fold(policy, "From", self._from)
+            between = _fold(policy, "Reply-To", self._reply_to) if self._reply_to else b""
+            between += _fold(policy, "Subject", self._subject)
+            after = _fold(policy, "X-Briefcast-Edition", self._edition_id)
+            self._head[key] = (before, between, after)
+        return self._head[key]
+
+    def _unsubscribe(self, recipient: Recipient, policy) -> bytes:
+        headers = list_unsubscribe(recipient, self.mailto)
+        if not headers:
+            return b""
+        value = headers["List-Unsubscribe"]
+        if value.isascii() and "\r" not in value and "\n" not in value:
+            line = f"List-Unsubscribe: {value}\r\n".encode()  # verbatim, as MAIL_POLICY writes it
+        else:
+            line = _fold(policy, "List-Unsubscribe", value)
+        return line + b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+
+    def _date_header(self) -> bytes:
+        second = int(time.time())
+        if self._date[0] != second:
+            stamp = format_datetime(datetime.fromtimestamp(second, UTC))
+            self._date = (second, f"Date: {stamp}\r\n".encode())
+        return self._date[1]
+
+    def check(self, recipient: Recipient) -> None:
+        """Raise ValueError for a recipient whose headers cannot be written."""
+        local, _, domain = ascii_address(recipient.email).rpartition("@")
+        Address(recipient.name, username=local, domain=domain)
+        for value in list_unsubscribe(recipient, self.mailto).values():
+            if "\r" in value or "\n" in value:
+                raise ValueError("Header values may not contain linefeed or carriage return")
+
+    def _to(self, recipient: Recipient, policy) -> bytes:
+        local, _, domain = ascii_address(recipient.email).rpartition("@")
+        name = recipient.name
+        if local.isascii() and domain.isascii() and (not name or _PLAIN_NAME.fullmatch(name)):
+            line = f"To: {name} <{local}@{domain}>\r\n" if name else f"To: {local}@{domain}\r\n"
+            if len(line) <= 80:
+                return line.encode()
+        return _fold(policy, "To", Address(name, username=local, domain=domain))
+
+    def render(self, recipient: Recipient, international: bool = False) -> tuple[str, bytes]:
+        """``(message_id, message)`` for one recipient; SMTPUTF8 headers when international."""
+        policy = _POLICIES[international]
+        before, between, after = self._heads(policy)
+        message_id = make_msgid(idstring=self.msgid_idstring, domain=self.msgid_domain)
+        values = recipient_values(recipient)
+        parts = [
+            f"Message-ID: {message_id}\r\n".encode(),
+            self._date_header(),
+            before,
+            self._to(recipient, policy),
+            between,
+            self._unsubscribe(recipient, policy),
+            after,
+            self._mime,
+            self._text_head,
+        ]
+        parts += [c if isinstance(c, bytes) else c.render(values, False) for c in self._text]
+        parts.append(self._html_head)
+        parts += [c if isinstance(c, bytes) else c.render(values, True) for c in self._html]
+        parts.append(self._end)
+        return message_id, b"".join(parts)
