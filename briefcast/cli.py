@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from briefcast import cli_db, cli_doctor, cli_init, cli_ledger, cli_subscribers, cli_web
+from briefcast import cli_db, cli_doctor, cli_init, cli_ledger, cli_report, cli_subscribers, cli_web
 from briefcast.config import ConfigFileError, Settings, load_settings
 
 app = typer.Typer(
@@ -347,3 +347,4 @@ app.add_typer(cli_db.app, name="db")
 app.command("init")(cli_init.init)
 app.command("doctor")(cli_doctor.doctor)
 app.command("web")(cli_web.web)
+app.command("report")(cli_report.report)

@@ -276,6 +276,9 @@ class Web(Strict):
         "opt-in (a confirmation link issued after the bounce or complaint).",
     )
     limits: WebLimits = WebLimits()
+    operator_token: Secret | None = Field(
+        None, description="Opens the operator report page (/operator); unset: the page is off."
+    )
     smtp: WebSmtp = WebSmtp()
 
 

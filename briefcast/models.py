@@ -96,6 +96,23 @@ class XPost(BaseModel):
     article_key: str = ""
 
 
+class LinkFacet(BaseModel):
+    """A link over part of a post's text, in UTF-8 byte offsets (Bluesky's facets)."""
+
+    byte_start: int
+    byte_end: int
+    uri: str
+
+
+class SocialPost(BaseModel):
+    """A post for Bluesky or Mastodon; ``length`` in the platform's own counting."""
+
+    text: str
+    length: int
+    links: list[LinkFacet] = Field(default_factory=list)
+    article_key: str = ""
+
+
 class TelegramMessage(BaseModel):
     text: str  # Telegram HTML parse mode
 
@@ -118,3 +135,5 @@ class RenderedEdition(BaseModel):
     x_thread: bool
     telegram_photo: TelegramPhoto | None = None
     telegram_messages: list[TelegramMessage]
+    bluesky_posts: list[SocialPost] = Field(default_factory=list)
+    mastodon_posts: list[SocialPost] = Field(default_factory=list)

@@ -107,6 +107,8 @@ def for_test_send(edition: RenderedEdition, stamp: datetime) -> RenderedEdition:
             "x_posts": [],
             "telegram_photo": None,
             "telegram_messages": [],
+            "bluesky_posts": [],
+            "mastodon_posts": [],
         }
     )
 
@@ -219,6 +221,7 @@ def deliver(
     def bounced(addresses: list[str]) -> None:
         if not test_send:
             suppress_hard_bounces(settings, channel, addresses)
+            record_bounces(settings, edition.edition_id, channel, addresses)
 
     try:
         report = dispatch_channel(
@@ -232,7 +235,24 @@ def deliver(
         )
     finally:
         adapter.close()
+    if not test_send:
+        record_events(settings, edition.edition_id, channel, getattr(adapter, "post_links", {}))
     return report
+
+
+def record_events(settings: Settings, edition_id: str, channel: str, links: dict) -> None:
+    """The social posts' links (receipt -> web address), for the edition report."""
+    from briefcast import events
+
+    if links:
+        events.record_posts(get_engine(settings.database_url), edition_id, channel, links)
+
+
+def record_bounces(settings: Settings, edition_id: str, channel: str, addresses: list[str]) -> None:
+    """Hard bounces the mail server gave while sending, for the edition report."""
+    from briefcast import events
+
+    events.record_bounces(get_engine(settings.database_url), edition_id, channel, addresses)
 
 
 def suppress_hard_bounces(settings: Settings, channel: str, addresses: list[str]) -> None:

@@ -52,6 +52,14 @@ def write_preview(
         json.dumps([p.model_dump() for p in edition.x_posts], ensure_ascii=False, indent=2),
         encoding="utf-8",
     )
+    for platform, posts in (
+        ("bluesky", edition.bluesky_posts),
+        ("mastodon", edition.mastodon_posts),
+    ):
+        (folder / f"{platform}.json").write_text(
+            json.dumps([p.model_dump() for p in posts], ensure_ascii=False, indent=2),
+            encoding="utf-8",
+        )
     telegram = {
         "photo": edition.telegram_photo.model_dump() if edition.telegram_photo else None,
         "messages": [m.text for m in edition.telegram_messages],

@@ -52,6 +52,9 @@ WHERE_TO_LOOK = {
     "last messages with the edition's preview (telegram.json)",
     "outbox": "look for the delivery's file in the outbox folder",
     "x": "look at the account's posts",
+    "bluesky": "look at the account's posts (its bsky.app link settles it as sent)",
+    "mastodon": "look at the account's posts; within an hour of the attempt `resend` is safe "
+    "(the status's idempotency key makes the instance answer with the first one)",
 }
 
 

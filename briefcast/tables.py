@@ -1,4 +1,5 @@
-"""Every table briefcast keeps, on one MetaData: the ledger, the runs, the subscribers.
+"""Every table briefcast keeps, on one MetaData: the ledger, the runs, the subscribers, the
+edition events.
 
 Defined here, apart from the code that uses them, so that ``briefcast.db`` can
 create them all without importing the ledger or the subscriber list (and an
@@ -107,3 +108,22 @@ subscribers = Table(
 
 # The recipients of an edition are read in pages of active subscribers by id.
 Index("ix_subscribers_status_id", subscribers.c.status, subscribers.c.id)
+
+# What providers and readers did with each edition (briefcast.events): webhook events,
+# SMTP hard bounces, web unsubscribes, social post links. One row per event.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("edition_id", String(100)),  # None: not traceable to an edition
+    Column("channel", String(100), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("recipient", String(320)),  # an email address, lowercased
+    Column("url", Text),  # the clicked link, or the social post's link
+    Column("detail", Text),  # bounce reason, how someone unsubscribed, ...
+    Column("provider_event_id", String(200)),  # SendGrid's sg_event_id, a post's receipt
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("channel", "provider_event_id", name="uq_event_provider_id"),
+    Index("ix_events_edition", "edition_id", "channel", "kind"),
+)

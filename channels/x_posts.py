@@ -12,6 +12,11 @@ tweepy hard-codes ``https://api.twitter.com``: :class:`HostRewrite`, mounted on
 the client's requests session, sends to ``base_url`` instead and sets the
 request timeout tweepy leaves unset. It rewrites after tweepy has signed the
 request, so the OAuth signature still covers the real X URL.
+
+The lead image goes up through X API v2 (``POST /2/media/upload``, alt text
+through ``POST /2/media/metadata``), which tweepy 4.17 lacks: a request signed
+with the same OAuth 1.0a credentials on tweepy's own session. The deprecated
+v1.1 ``upload.twitter.com`` endpoint is used only when v2 answers 404 or 403.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ ALT_TEXT_MAX = 1000
 DEFAULT_RATE_LIMIT_WAIT = 60.0  # a 429 without x-rate-limit-reset: never retry at once
 TIMELINE_PAGES = 32  # 100 posts a page: the 3,200 X keeps readable
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
+MEDIA_TYPES = {extension: content_type for content_type, extension in IMAGE_TYPES.items()}
 
 
 class XSettings(ChannelSettings):
@@ -198,6 +204,29 @@ def as_written(text: str, entities: dict | None) -> str:
         if url.get("url") and url.get("expanded_url"):
             text = text.replace(url["url"], url["expanded_url"], 1)
     return comparable_text(html.unescape(text))
+
+
+# -- v2 media upload (tweepy 4.17 has none) --------------------------------------
+V2_FORM = {"media_category": "tweet_image"}
+# v2 media refused as absent or not allowed for this app: the v1.1 endpoint is tried
+V2_UNAVAILABLE = (tweepy.NotFound, tweepy.Forbidden)
+
+
+def raise_for_x_status(response: requests.Response) -> None:
+    """Raise the tweepy exception tweepy itself raises for this status."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    errors = {
+        400: tweepy.BadRequest,
+        401: tweepy.Unauthorized,
+        403: tweepy.Forbidden,
+        404: tweepy.NotFound,
+        429: tweepy.TooManyRequests,
+    }
+    if status >= 500:
+        raise tweepy.TwitterServerError(response)
+    raise errors.get(status, tweepy.HTTPException)(response)
 
 
 # -- checks and budget --------------------------------------------------------
@@ -362,19 +391,55 @@ class XChannel(BaseChannel):
             reason = str(exc).splitlines()[0] or type(exc).__name__
             log.warning("x: posting without the lead image: %s", reason)
             return None, f" (without lead image: {reason})"
-        api = self._upload_api()
         try:
-            media = api.simple_upload(filename, file=io.BytesIO(data), media_category="tweet_image")
-            if payload.image_alt:
-                api.create_media_metadata(media.media_id_string, payload.image_alt)
+            media_id = self._upload(data, filename, payload.image_alt)
         except (tweepy.TweepyException, requests.RequestException) as exc:
             error = map_error(exc)
             if error.retryable:
                 raise error from exc
             log.warning("x: posting without the lead image: upload refused: %s", error)
             return None, f" (without lead image: {error})"
-        self._media_ids[payload.image_url] = media.media_id_string
-        return [media.media_id_string], ""
+        self._media_ids[payload.image_url] = media_id
+        return [media_id], ""
+
+    def _upload(self, data: bytes, filename: str, alt: str) -> str:
+        """Upload through v2 ``POST /2/media/upload`` (alt text via ``/2/media/metadata``);
+        the deprecated v1.1 endpoint only where v2 is not there for this app."""
+        try:
+            content_type = MEDIA_TYPES[filename.rsplit(".", 1)[-1]]
+            media = {"media": (filename, data, content_type)}
+            media_id = self._v2_media("upload", files=media, data=V2_FORM)
+        except V2_UNAVAILABLE as exc:
+            log.info("x: v2 media upload unavailable (%s); using v1.1", _detail(exc))
+            api = self._upload_api()
+            media = api.simple_upload(filename, file=io.BytesIO(data), media_category="tweet_image")
+            if alt:
+                api.create_media_metadata(media.media_id_string, alt)
+            return media.media_id_string
+        if alt:
+            metadata = {"id": media_id, "metadata": {"alt_text": {"text": alt}}}
+            try:
+                self._v2_media("metadata", json=metadata)
+            except V2_UNAVAILABLE:
+                self._upload_api().create_media_metadata(media_id, alt)
+        return media_id
+
+    def _v2_media(self, endpoint: str, **request) -> str:
+        """One signed v2 media request through tweepy's own session; the media id."""
+        response = self._client.session.post(
+            f"{API_ORIGIN}/2/media/{endpoint}", auth=self._oauth1(), **request
+        )
+        raise_for_x_status(response)
+        return str(((response.json() or {}).get("data") or {}).get("id", ""))
+
+    def _oauth1(self):
+        s = self.settings
+        return tweepy.OAuth1UserHandler(
+            s.consumer_key.get_secret_value(),
+            s.consumer_secret.get_secret_value(),
+            s.access_token.get_secret_value(),
+            s.access_token_secret.get_secret_value(),
+        ).apply_auth()
 
     def _upload_api(self) -> tweepy.API:
         if self._api is None:

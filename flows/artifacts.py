@@ -26,6 +26,8 @@ from briefcast.render.telegram_html import telegram_length
 X_LIMIT = 280
 TELEGRAM_MESSAGE_LIMIT = 4096
 TELEGRAM_CAPTION_LIMIT = 1024
+BLUESKY_LIMIT = 300
+MASTODON_LIMIT = 500  # the instance's own limit is checked before the first status
 
 PREVIEW_KEY = "brief-preview"
 EMAIL_HTML_KEY = "brief-email-html"
@@ -136,7 +138,30 @@ def preview_markdown(
         sources = [photo.caption] if photo is not None else []
         sources += [message.text for message in edition.telegram_messages]
         lines += ["", "**Telegram HTML as sent:**", "", fenced("\n\n".join(sources), "html")]
+    lines += social_preview(edition)
     return "\n".join(lines) + "\n"
+
+
+def social_preview(edition: RenderedEdition) -> list[str]:
+    """The Bluesky and Mastodon posts with their lengths, as each platform counts them."""
+    lines: list[str] = []
+    for name, posts, limit, unit in (
+        ("Bluesky", edition.bluesky_posts, BLUESKY_LIMIT, "graphemes"),
+        ("Mastodon", edition.mastodon_posts, MASTODON_LIMIT, "characters, any link 23"),
+    ):
+        if not posts:
+            continue
+        thread = ", a thread" if edition.x_thread and len(posts) > 1 else ""
+        lines += ["", f"## {name} ({_plural(len(posts), 'post')}{thread})"]
+        for number, post in enumerate(posts, 1):
+            links = "".join(f" → {escape_markdown(link.uri)}" for link in post.links)
+            lines += [
+                "",
+                f"**Post {number}**: length {_count(post.length, limit)} ({unit}){links}",
+                "",
+                fenced(post.text),
+            ]
+    return lines
 
 
 def report_rows(reports: Sequence[ChannelReport]) -> list[dict[str, object]]:

@@ -16,6 +16,7 @@ from briefcast.flows import artifacts, outcome
 from briefcast.flows.approval import Decision, duration, wait_for_approval
 from briefcast.flows.lateness import refuse_if_late
 from briefcast.flows.preview_server import preview_url
+from briefcast.flows.report_artifact import publish_edition_report
 from briefcast.flows.run_logs import forward_to_runs, progress_artifact
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -302,6 +303,7 @@ def daily_brief(brief: BriefParameters = DEFAULT_BRIEF) -> dict | State:
     gathered = gather_task(settings, edition_date)
     if not gathered.articles:
         return nothing_to_publish(settings, gathered, brief)
+    publish_edition_report(settings, until=edition_date)  # how the last edition did
     edition = render_task(settings, gathered, edition_date.isoformat())
     edition, gathered = pipeline.as_first_sent(settings, edition, gathered)
     test_only = bool(brief.test_to) and not brief.require_approval

@@ -18,7 +18,9 @@ DOCS = (Path(__file__).resolve().parent.parent / "docs" / "channels.md").read_te
 
 
 def test_built_in_adapters_register_through_the_entry_point_group():
-    assert {"outbox", "sendgrid", "smtp", "x", "telegram"} <= set(REGISTRY.adapters)
+    assert {"outbox", "sendgrid", "smtp", "x", "telegram", "bluesky", "mastodon"} <= set(
+        REGISTRY.adapters
+    )
     assert REGISTRY.broken == {}
 
 
@@ -99,3 +101,60 @@ def test_a_channel_that_cannot_start_is_reported_and_the_others_go_on(tmp_path):
     assert broken.failed == 1 and "no channel adapter named 'carrier-pigeon'" in broken.errors[0]
     works = pipeline.deliver(settings, edition, "outbox", [])
     assert works.ok and works.delivered == len(edition.x_posts) + len(edition.telegram_messages)
+
+
+PIGEON = Path(__file__).resolve().parent / "fixtures" / "pigeon_plugin"
+
+
+def install_pigeon(site: Path) -> None:
+    """Install the example plugin the way pip does: its package on the path and a
+    .dist-info whose entry_points.txt comes from the plugin's own pyproject.toml."""
+    import tomllib
+
+    project = tomllib.loads((PIGEON / "pyproject.toml").read_text())["project"]
+    dist = site / "briefcast_pigeon-1.0.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+    )
+    lines = ["[briefcast.channels]"] + [
+        f"{name} = {target}"
+        for name, target in project["entry-points"]["briefcast.channels"].items()
+    ]
+    (dist / "entry_points.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_a_third_party_adapter_installs_through_its_entry_point_and_delivers(tmp_path, monkeypatch):
+    from briefcast import pipeline
+    from briefcast.config import Settings
+    from briefcast.models import XPost
+
+    install_pigeon(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(PIGEON))
+    registry = load_registry()
+    assert registry.get("pigeon").__module__ == "briefcast_pigeon"
+    assert not registry.broken
+
+    loft = tmp_path / "loft"
+    loft.mkdir()
+    settings = Settings.model_validate(
+        {
+            "publication": {
+                "name": "G",
+                "site_url": "https://g.example",
+                "postal_address": "1 Main St",
+                "sender_email": "b@g.example",
+            },
+            "channels": {"pigeon": {"loft": str(loft)}},
+            "base_dir": tmp_path,
+        }
+    )
+    edition = make_edition(x_posts=[XPost(text=t, weighted_length=3) for t in ("one", "two")])
+
+    first = pipeline.deliver(settings, edition, "pigeon", [])
+    again = pipeline.deliver(settings, edition, "pigeon", [])
+
+    assert (first.delivered, first.ok) == (2, True)
+    assert (again.delivered, again.skipped) == (0, 2)  # the ledger works for plugins too
+    assert sorted(p.name for p in loft.iterdir()) == ["note-1.json", "note-2.json"]

@@ -2,7 +2,7 @@
 
 The real ``briefcast`` CLI in a subprocess, a config written here that aims
 every channel at a real fake provider on 127.0.0.1 (SendGrid, an SMTP server,
-X, Telegram), secrets passed as ``{ env = ... }`` references, the sample
+X, Telegram, Bluesky, Mastodon), secrets passed as ``{ env = ... }`` references, the sample
 day's content and subscribers plus a few hundred more. Every provider is
 scripted to misbehave once; then the same edition is run again; then a run is
 killed while a post is in flight, and the rerun finds that post on the account.
@@ -25,10 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fakes.bluesky_server import Account as BlueskyAccount
+from fakes.bluesky_server import FakeBluesky
+from fakes.mastodon_server import FakeMastodon
 from fakes.sendgrid_server import FakeSendGrid
 from fakes.smtp_sink import SmtpSink
 from fakes.telegram_server import FakeTelegram
-from fakes.x_server import Account, FakeX, delay, rate_limited
+from fakes.x_server import Account, FakeX, delay, drop, rate_limited
 
 pytestmark = [
     pytest.mark.slow,
@@ -42,6 +45,7 @@ SOFT_BOUNCE = "reader-007@readers.example"  # 450 once, then accepted
 HARD_BOUNCE = "reader-123@readers.example"  # 550: no such user
 NEWSROOM_CHAT = "@harbour_ledger"
 KICKED_CHAT = "@harbour_ledger_old"
+BLUESKY_HANDLE = "harbourledger.example"
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class Secrets:
     smtp: str
     x: Account
     telegram: str
+    bluesky: str
+    mastodon: str
 
     @property
     def env(self) -> dict[str, str]:
@@ -61,6 +67,8 @@ class Secrets:
             "E2E_X_ACCESS_TOKEN": self.x.access_token,
             "E2E_X_ACCESS_TOKEN_SECRET": self.x.access_token_secret,
             "E2E_TELEGRAM_TOKEN": self.telegram,
+            "E2E_BLUESKY_APP_PASSWORD": self.bluesky,
+            "E2E_MASTODON_TOKEN": self.mastodon,
         }
 
     @property
@@ -77,6 +85,8 @@ def fresh_secrets() -> Secrets:
         smtp=token("smtp-pw-"),
         x=Account(token("ck-"), token("cs-"), token("at-"), token("ats-")),
         telegram=f"7{secrets.randbelow(10**8):08d}:{token('AAE')}",
+        bluesky=token("bsky-app-"),
+        mastodon=token("masto-"),
     )
 
 
@@ -86,6 +96,8 @@ class Providers:
     smtp: SmtpSink
     x: FakeX
     telegram: FakeTelegram
+    bluesky: FakeBluesky
+    mastodon: FakeMastodon
 
 
 @contextmanager
@@ -98,6 +110,8 @@ def running_providers(keys: Secrets):
             stack.enter_context(SmtpSink(credentials=("brief", keys.smtp))),
             stack.enter_context(FakeX(keys.x)),
             stack.enter_context(telegram),
+            stack.enter_context(FakeBluesky(BlueskyAccount(BLUESKY_HANDLE, keys.bluesky))),
+            stack.enter_context(FakeMastodon(keys.mastodon, max_characters=500)),
         )
         telegram.forbid(KICKED_CHAT)
         yield fakes
@@ -168,6 +182,17 @@ bot_token = {{ env = "E2E_TELEGRAM_TOKEN" }}
 chats = ["{NEWSROOM_CHAT}", "{KICKED_CHAT}"]
 base_url = "{fakes.telegram.base_url}"
 per_chat_interval_seconds = 0.2
+
+[channels.bluesky]
+handle = "{BLUESKY_HANDLE}"
+app_password = {{ env = "E2E_BLUESKY_APP_PASSWORD" }}
+base_url = "{fakes.bluesky.url}"
+
+[channels.mastodon]
+instance_url = "{fakes.mastodon.url}"
+access_token = {{ env = "E2E_MASTODON_TOKEN" }}
+visibility = "unlisted"
+timeout_seconds = 5
 """,
         encoding="utf-8",
     )
@@ -275,6 +300,9 @@ def faulty_day_fixture(tmp_path_factory):
         fakes.smtp.reply(HARD_BOUNCE, 550)
         fakes.x.on_call(4, rate_limited(reset_in=1.5))
         fakes.telegram.retry_after(1, on_call=3)  # the newsroom chat's second message
+        fakes.bluesky.on_call(3, rate_limited(reset_in=1))
+        fakes.bluesky.on_call(5, drop(create_post=True))  # made, but the answer is lost
+        fakes.mastodon.on_call(2, drop(create_post=True))  # made, but the answer is lost
 
         first = briefcast("run", "--date", DAY, config=config, keys=keys)
         after_first = snapshot(fakes)
@@ -302,7 +330,16 @@ def snapshot(fakes: Providers) -> dict[str, int]:
         "x requests": fakes.x.calls,
         "telegram messages": len(fakes.telegram.received(NEWSROOM_CHAT)),
         "telegram messages in the kicked chat": len(fakes.telegram.received(KICKED_CHAT)),
+        "bluesky posts": len(fakes.bluesky.posts),
+        "bluesky requests": fakes.bluesky.calls,
+        "mastodon statuses": len(fakes.mastodon.statuses),
+        "mastodon requests": fakes.mastodon.calls,
     }
+
+
+def social_preview(data: Path, platform: str) -> list[str]:
+    folder = data / "preview" / DAY
+    return [post["text"] for post in json.loads((folder / f"{platform}.json").read_text())]
 
 
 def preview(data: Path) -> tuple[list[str], dict]:
@@ -335,6 +372,51 @@ def test_x_thread_is_complete_and_chained(faulty_day):
     assert fakes.x.calls == len(texts) + 1
 
 
+def test_bluesky_thread_is_complete_chained_and_linked(faulty_day):
+    fakes, data = faulty_day["fakes"], faulty_day["data"]
+    texts = social_preview(data, "bluesky")
+    posts = fakes.bluesky.posts
+    assert len(texts) > 2 and [p.text for p in posts] == texts
+    assert fakes.bluesky.thread_of(posts[-1].uri) == posts
+    assert {p.root for p in posts[1:]} == {posts[0].uri}
+    assert all(uri.startswith("https://") for p in posts for _, uri in p.links)
+    assert posts[1].card is not None and [p.card for p in posts[2:]] == [None] * (len(posts) - 2)
+    # the 429 was waited out; post 4's lost answer was read back, not posted again
+    assert fakes.bluesky.rejected == [(3, 429), (5, 0)] and fakes.bluesky.logins == 1
+    assert fakes.bluesky.calls == len(texts) + 1
+
+
+def test_the_report_shows_the_hard_bounce_and_links_to_every_post(faulty_day):
+    fakes, data = faulty_day["fakes"], faulty_day["data"]
+    result = briefcast(
+        "report", "--json", config=data.parent / "briefcast.toml", keys=faulty_day["keys"]
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    channels = {c["channel"]: c for c in json.loads(result.stdout)["channels"]}
+    addresses = faulty_day["addresses"]
+    assert (channels["smtp"]["sent"], channels["smtp"]["bounced"]) == (len(addresses) - 1, 1)
+    assert channels["sendgrid"]["sent"] == len(addresses)
+    assert channels["x"]["posts"] == [f"https://x.com/i/status/{p.id}" for p in fakes.x.posts]
+    assert channels["bluesky"]["posts"] == [
+        f"https://bsky.app/profile/{p.uri.split('/')[2]}/post/{p.uri.rsplit('/', 1)[1]}"
+        for p in fakes.bluesky.posts
+    ]
+    assert channels["mastodon"]["posts"] == [
+        f"https://social.example/@gazette/{s.id}" for s in fakes.mastodon.statuses
+    ]
+    assert channels["telegram"]["posts"][0].startswith("https://t.me/")
+
+
+def test_mastodon_thread_is_complete_and_the_lost_answer_posted_once(faulty_day):
+    fakes, data = faulty_day["fakes"], faulty_day["data"]
+    texts = social_preview(data, "mastodon")
+    statuses = fakes.mastodon.statuses
+    assert [s.text for s in statuses] == texts  # status 2 once, though its answer was lost
+    assert fakes.mastodon.thread_of(statuses[-1].id) == statuses
+    assert {s.visibility for s in statuses} == {"unlisted"}
+    assert fakes.mastodon.calls == len(texts) + 1  # the retry, answered with the first status
+
+
 def test_telegram_photo_then_digest_in_order(faulty_day):
     fakes, data = faulty_day["fakes"], faulty_day["data"]
     _, telegram = preview(data)
@@ -362,6 +444,8 @@ def test_first_run_reports_failures_with_reasons(faulty_day):
         "smtp": row(delivered=len(addresses) - 1, failed=1),
         "x": row(delivered=len(preview(faulty_day["data"])[0])),
         "telegram": row(delivered=per_chat, failed=per_chat),  # the kicked chat's photo, digest
+        "bluesky": row(delivered=len(social_preview(faulty_day["data"], "bluesky"))),
+        "mastodon": row(delivered=len(social_preview(faulty_day["data"], "mastodon"))),
     }, first.stdout
     text = one_line(first.stdout)
     assert re.search(rf"smtp: {re.escape(HARD_BOUNCE)}: .*RCPT TO refused: 550", text), text
@@ -380,13 +464,15 @@ def test_rerun_sends_nothing_new_and_counts_skipped(faulty_day):
     _, telegram = preview(faulty_day["data"])
     per_chat = 1 + len(telegram["messages"])
     assert {name: row["delivered"] for name, row in table.items()} == dict.fromkeys(
-        ("sendgrid", "smtp", "x", "telegram"), 0
+        ("sendgrid", "smtp", "x", "telegram", "bluesky", "mastodon"), 0
     ), second.stdout
     # The 550 was a hard bounce: that subscriber is bounced now and no channel plans it.
     assert table["sendgrid"]["skipped"] == len(addresses) - 1
     assert table["smtp"]["skipped"] == len(addresses) - 1 and table["smtp"]["failed"] == 0
     assert table["x"]["skipped"] == len(preview(faulty_day["data"])[0])
     assert table["telegram"]["skipped"] == per_chat
+    assert table["bluesky"]["skipped"] == len(social_preview(faulty_day["data"], "bluesky"))
+    assert table["mastodon"]["skipped"] == len(social_preview(faulty_day["data"], "mastodon"))
     assert second.returncode == 1  # the kicked chat still failed
 
 
@@ -415,11 +501,13 @@ def crash_and_settle(tmp_path: Path, keys: Secrets, fakes: Providers) -> None:
     try:
         wait_for(lambda: len(fakes.x.posts) == 3, timeout=120, what="X to receive post 3")
         per_chat = 1 + len(preview(data)[1]["messages"])
+        social = len(social_preview(data, "bluesky")) + len(social_preview(data, "mastodon"))
 
         def everything_else_recorded() -> bool:
             sent = len(ledger_rows(data, "sent"))
             in_flight = ledger_rows(data, "in_flight")
-            return in_flight == [("x", "post-3")] and sent == 2 * len(addresses) + 2 + per_chat
+            expected = 2 * len(addresses) + 2 + per_chat + social
+            return in_flight == [("x", "post-3")] and sent == expected
 
         wait_for(everything_else_recorded, timeout=60, what="the other channels to finish")
         os.killpg(run.pid, signal.SIGKILL)

@@ -54,6 +54,22 @@ def test_preview_shows_every_part_with_its_length():
     assert "[open the email as it will look](http://127.0.0.1:8000/archive/2026-03-10)" in page
 
 
+def test_preview_shows_bluesky_and_mastodon_posts_with_their_own_counts():
+    from briefcast.render.social_posts import bluesky_post, mastodon_post
+
+    url = "https://gazette.example/2026/03/10/the-bridge-reopens-after-six-months"
+    page = preview_markdown(
+        edition(
+            bluesky_posts=[bluesky_post(["Bridge reopens 🌉"], url)],
+            mastodon_posts=[mastodon_post(["Bridge reopens 🌉"], url)],
+        )
+    )
+
+    assert "## Bluesky (1 post)" in page and "## Mastodon (1 post)" in page
+    assert f"length 48/300 (graphemes) → {escape_markdown(url)}" in page
+    assert "length 41/500 (characters, any link 23)" in page
+
+
 def test_preview_flags_what_is_over_a_limit():
     long_post = XPost(text="x" * 300, weighted_length=300)
     page = preview_markdown(edition(x_posts=[long_post]))

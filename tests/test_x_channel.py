@@ -457,7 +457,33 @@ def test_lead_image_is_uploaded_and_attached_to_the_first_post(fake, ledger):
     (media_id,) = fake.posts[0].media_ids
     assert fake.media[media_id].data == PNG
     assert fake.media[media_id].alt_text == "The harbour at dawn"
+    assert fake.media[media_id].api == "v2"  # POST /2/media/upload, not the deprecated v1.1
     assert [p.media_ids for p in fake.posts[1:]] == [[], []]
+
+
+def test_where_x_has_no_v2_media_upload_the_v1_1_endpoint_still_carries_the_image(fake, ledger):
+    fake.v2_media = False
+    with ImageHost() as images:
+        hero = Image(url=images.add("/lead.png", PNG, "image/png"), alt="The harbour at dawn")
+        edition = make_edition(2, hero=hero)
+
+        report = dispatch(x_channel(fake, ledger, attach_lead_image=True), edition, ledger)
+
+    assert report.delivered == 2
+    (media_id,) = fake.posts[0].media_ids
+    media = fake.media[media_id]
+    assert (media.api, media.data, media.alt_text) == ("v1.1", PNG, "The harbour at dawn")
+
+
+def test_an_image_x_refuses_for_good_goes_without_holding_the_thread(fake, ledger, caplog):
+    fake.on_upload(respond(400, invalid_request("Unsupported image.", "media", "")))
+    with ImageHost() as images:
+        hero = Image(url=images.add("/lead.png", PNG, "image/png"))
+        edition = make_edition(2, hero=hero)
+        report = dispatch(x_channel(fake, ledger, attach_lead_image=True), edition, ledger)
+
+    assert report.delivered == 2 and fake.posts[0].media_ids == [] and fake.media == {}
+    assert "posting without the lead image: upload refused" in caplog.text
 
 
 def test_lead_image_stays_off_unless_configured(fake, ledger):

@@ -1,4 +1,4 @@
-"""Rendering one edition for every channel: email, X and Telegram."""
+"""Rendering one edition for every channel: email, X, Telegram, Bluesky and Mastodon."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from briefcast.render.cards import build_cards
 from briefcast.render.context import edition_context, link_tagger, tagged_articles
 from briefcast.render.errors import RenderError
 from briefcast.render.newsletter import render_email
+from briefcast.render.social_posts import build_bluesky_posts, build_mastodon_posts
 from briefcast.render.telegram_digest import render_messages, render_photo
 from briefcast.render.templating import Templates
 from briefcast.render.x_posts import build_posts
@@ -40,7 +41,25 @@ def render_edition(
         x_thread=thread,
         telegram_photo=render_photo(templates, context, telegram_cards[0]),
         telegram_messages=render_messages(templates, context, telegram_cards),
+        bluesky_posts=build_bluesky_posts(
+            _tagged(settings, gathered, edition_id, "bluesky"),
+            _opener(templates, "bluesky", context, thread),
+            site,
+        ),
+        mastodon_posts=build_mastodon_posts(
+            _tagged(settings, gathered, edition_id, "mastodon"),
+            _opener(templates, "mastodon", context, thread),
+            site,
+        ),
     )
+
+
+def _tagged(settings: Settings, gathered: Gathered, edition_id: str, variant: str):
+    return tagged_articles(gathered.articles, link_tagger(settings, gathered, edition_id, variant))
+
+
+def _opener(templates: Templates, platform: str, context: dict, thread: bool) -> str | None:
+    return templates.render(f"{platform}_opener.txt.j2", context).strip() if thread else None
 
 
 __all__ = ["RenderError", "render_edition"]

@@ -28,11 +28,11 @@ from jinja2 import Environment, FileSystemLoader
 from starlette.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from briefcast import subscribers, tokens
+from briefcast import events, subscribers, tokens
 from briefcast.config import ConfigFileError, Settings
 from briefcast.db import get_engine
 from briefcast.resources import BUILTIN_TEMPLATES
-from briefcast.web import archive, links, subscriptions, webhook
+from briefcast.web import archive, links, operator_page, subscriptions, webhook
 from briefcast.web.body_cap import BodyCap
 from briefcast.web.confirmation import confirmation_message, send_message
 from briefcast.web.context import WebContext, page, web_context
@@ -117,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_api_route("/u/{token}", one_click_unsubscribe, methods=["POST"])
     app.include_router(archive.router)
     app.include_router(webhook.router)
+    app.include_router(operator_page.router)
     return app
 
 
@@ -285,4 +286,5 @@ async def one_click_unsubscribe(request: Request, token: str):
         )
     except subscribers.InvalidAddress:
         return _bad_link(request)
+    await run_in_threadpool(events.record_unsubscribe, ctx.engine, address, "unsubscribe link")
     return page(request, "unsubscribed.html", address=address)

@@ -32,6 +32,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from briefcast import events as provider_events
 from briefcast.reconcile import settle_sendgrid_events
 from briefcast.web import subscriptions
 from briefcast.web.context import WebContext, web_context
@@ -172,5 +173,6 @@ async def sendgrid_events(request: Request):
     # Verified events from here on.
     counts = await run_in_threadpool(apply_events, ctx.engine, events)
     await run_in_threadpool(settle_sendgrid_events, ctx.settings, ctx.engine, events)
+    await run_in_threadpool(provider_events.record_sendgrid, ctx.engine, events)
     log.info("sendgrid webhook: %d events, %d changed a subscriber", len(events), counts["updated"])
     return JSONResponse({"received": len(events)})

@@ -1,4 +1,4 @@
-"""A fake X API on 127.0.0.1 for tests: POST /2/tweets, the v1.1 media upload, and the
+"""A fake X API on 127.0.0.1 for tests: POST /2/tweets, v2 and v1.1 media upload, and the
 account's own timeline (GET /2/users/me, GET /2/users/:id/tweets) served from what it accepted.
 
 It follows the documented contract (shared/docs/providers.md §3): 201 with
@@ -51,6 +51,8 @@ from .fault_mix import FaultMix
 TWEETS_URL = "https://api.twitter.com/2/tweets"
 UPLOAD_URL = "https://upload.twitter.com/1.1/media/upload.json"
 METADATA_URL = "https://upload.twitter.com/1.1/media/metadata/create.json"
+V2_UPLOAD_URL = "https://api.twitter.com/2/media/upload"
+V2_METADATA_URL = "https://api.twitter.com/2/media/metadata"
 IMAGE_LIMIT = 5 * 1024 * 1024
 USER_ID = "1600000000000000001"
 USERNAME = "testgazette"
@@ -150,6 +152,7 @@ class Media:
     data: bytes
     filename: str
     alt_text: str = ""
+    api: str = "v1.1"  # the upload endpoint it came through: "v2" or "v1.1"
 
 
 @dataclass
@@ -191,6 +194,7 @@ class FakeX:
     media: dict[str, Media] = field(default_factory=dict)
     calls: int = 0  # POST /2/tweets requests, answered or not
     rejected: list[tuple[int, int]] = field(default_factory=list)  # (call, status)
+    v2_media: bool = True  # False: /2/media/* answer 404, as before X opened them
     fault_mix: FaultMix | None = None
     timeline_reads: int = 0  # GET /2/users/:id/tweets requests
     timeline_forbidden: bool = False
@@ -388,6 +392,15 @@ def _mixed_fault(mix: FaultMix) -> Fault | None:
     return server_error(int(kind)) if kind else None
 
 
+def _form_parts(content_type: str, raw: bytes) -> dict:
+    header = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(header + raw)
+    return {
+        part.get_param("name", header="content-disposition"): part
+        for part in (message.iter_parts() if message.is_multipart() else [])
+    }
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_state: FakeX
     protocol_version = "HTTP/1.1"
@@ -455,6 +468,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._upload(body)
         elif path == "/1.1/media/metadata/create.json":
             self._metadata(body)
+        elif path == "/2/media/upload" and self.server_state.v2_media:
+            self._upload_v2(body)
+        elif path == "/2/media/metadata" and self.server_state.v2_media:
+            self._metadata_v2(body)
         else:
             self._send(404, {"title": "Not Found", "status": 404, "type": "about:blank"})
 
@@ -563,6 +580,58 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def _upload_v2(self, raw: bytes) -> None:
+        """POST /2/media/upload (multipart ``media`` + ``media_category``), OAuth 1.0a signed."""
+        state = self.server_state
+        fault, state._upload_fault = state._upload_fault, None
+        if fault and fault.kind == "drop":
+            return self._drop()
+        if fault and fault.kind == "status":
+            return self._send(fault.status, fault.body or {}, fault.headers)
+        if self._account(V2_UPLOAD_URL) is None:
+            return self._send(401, UNAUTHORIZED_BODY)
+        parts = _form_parts(self.headers.get("Content-Type", ""), raw)
+        media = parts.get("media")
+        if media is None:
+            return self._send(400, invalid_request("media is required", "media", None))
+        data = media.get_payload(decode=True) or b""
+        if len(data) > IMAGE_LIMIT:
+            return self._send(400, invalid_request("File size exceeds 5 MB.", "media", len(data)))
+        category = parts.get("media_category")
+        if category is not None and category.get_content().strip() != "tweet_image":
+            return self._send(400, invalid_request("Unknown media_category", "media_category", ""))
+        with state._lock:
+            media_id = str(next(state._ids))
+            state.media[media_id] = Media(media_id, data, media.get_filename() or "", api="v2")
+        self._send(
+            200,
+            {
+                "data": {
+                    "id": media_id,
+                    "media_key": f"3_{media_id}",
+                    "size": len(data),
+                    "expires_after_secs": 86400,
+                    "image": {"image_type": media.get_content_type()},
+                }
+            },
+        )
+
+    def _metadata_v2(self, raw: bytes) -> None:
+        """POST /2/media/metadata with ``{"id", "metadata": {"alt_text": {"text"}}}``."""
+        state = self.server_state
+        if self._account(V2_METADATA_URL) is None:
+            return self._send(401, UNAUTHORIZED_BODY)
+        request = json.loads(raw or b"{}")
+        media = state.media.get(str(request.get("id")))
+        if media is None:
+            return self._send(400, invalid_request("Invalid media id.", "id", request.get("id")))
+        alt = ((request.get("metadata") or {}).get("alt_text") or {}).get("text", "")
+        if len(alt) > 1000:
+            return self._send(400, invalid_request("alt_text too long", "alt_text", len(alt)))
+        media.alt_text = alt
+        associated = {"alt_text": {"text": alt}}
+        self._send(200, {"data": {"id": media.id, "associated_metadata": associated}})
 
 
 class ImageHost:
