@@ -12,6 +12,7 @@ from briefcast.db import get_engine
 from briefcast.dispatch import ChannelReport, dispatch_channel
 from briefcast.ledger import Ledger
 from briefcast.models import Gathered, RenderedEdition, SourceProblem
+from briefcast.shard_plan import ShardOf
 from channels.base import ChannelContext, Recipient
 from channels.errors import ChannelError
 from channels.registry import load_adapter
@@ -184,10 +185,12 @@ def deliver(
     *,
     run_id: str | None = None,
     test_send: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> ChannelReport:
     """Dispatch one edition to one configured channel, recording it in the ledger.
 
     ``recipients_`` defaults to every active subscriber, streamed from the table.
+    ``shard``: (index, count) sends as one of several shards (``briefcast.shards``).
     """
     ledger = ledger_for(settings, run_id)
     if recipients_ is None:
@@ -197,6 +200,8 @@ def deliver(
     except Exception as exc:  # config or plugin problem: report it, other channels go on
         log.error("channel %s cannot start: %s", channel, exc)
         return ChannelReport(channel, failed=1, errors=[f"cannot start: {exc}"])
+    if shard is not None:
+        adapter = ShardOf(adapter, *shard)
 
     def progress(name: str, done: int, total: int) -> None:
         progress_log.info(

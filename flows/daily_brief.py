@@ -24,7 +24,7 @@ from briefcast.dispatch import ChannelReport
 from briefcast.models import Gathered, RenderedEdition
 from briefcast.params import BriefParameters
 from briefcast.preview import write_preview
-from flows import artifacts
+from flows import artifacts, shards
 from flows.approval import Decision, wait_for_approval
 
 
@@ -51,11 +51,16 @@ def dispatch_task(
     run_id: str,
     test_send: bool,
 ) -> ChannelReport:
-    # The recipients are loaded here, streamed from the subscriber table: never a parameter.
-    recipients = pipeline.recipients(settings, edition, test_to)
-    report = pipeline.deliver(
-        settings, edition, channel, recipients, run_id=run_id, test_send=test_send
-    )
+    # A big channel may go out in shards on a work pool's workers (flows/shards.py).
+    report = None
+    if shards.sharded(settings, channel, test_send=test_send):
+        report = shards.dispatch_in_shards(settings, edition, channel, run_id)
+    if report is None:
+        # The recipients are loaded here, streamed from the subscriber table: never a parameter.
+        recipients = pipeline.recipients(settings, edition, test_to)
+        report = pipeline.deliver(
+            settings, edition, channel, recipients, run_id=run_id, test_send=test_send
+        )
     logger = get_run_logger()
     logger.info(
         "%s: %d delivered, %d skipped, %d failed, %d in doubt, %d held back",
