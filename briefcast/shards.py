@@ -102,6 +102,23 @@ def deliver_shard(
     return pipeline.deliver(settings, edition, channel, run_id=run_id, shard=(index, count))
 
 
+def own_rows(settings: Settings, edition_id: str, channel: str, run_id: str) -> dict[str, int]:
+    """How many of the channel's rows this run holds, by state (what it sent, failed, left)."""
+    engine = pipeline.ledger_for(settings).engine
+    with engine.connect() as conn:
+        return dict(
+            conn.execute(
+                select(deliveries.c.state, func.count())
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.channel == channel,
+                    deliveries.c.run_id == run_id,
+                )
+                .group_by(deliveries.c.state)
+            ).all()
+        )
+
+
 def report_of(
     settings: Settings,
     edition_id: str,

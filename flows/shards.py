@@ -32,6 +32,7 @@ from briefcast import shards as sharding
 from briefcast import stopping
 from briefcast.config import Settings, load_settings
 from briefcast.dispatch import ChannelReport
+from briefcast.ledger import FAILED, IN_FLIGHT, SENT
 from briefcast.models import RenderedEdition
 from channels.errors import ChannelError
 
@@ -63,15 +64,22 @@ def dispatch_shard(
     run_id = str(flow_run.get_id())
     with stopping.graceful_sigterm():
         report = sharding.deliver_shard(settings, edition_id, channel, shard, shards, run_id)
+    # The shard's own outcome: rows another shard left in doubt are counted in its report
+    # too (as any run counts them), but they fail that shard and the daily-brief run, not this.
+    own = sharding.own_rows(settings, edition_id, channel, run_id)
+    doubtful, failed = own.get(IN_FLIGHT, 0), own.get(FAILED, 0)
+    if not report.planned:
+        failed += report.failed  # the channel could not start or refused the edition
     summary = (
-        f"shard {shard + 1} of {shards} of {channel}: {report.delivered} delivered, "
-        f"{report.failed} failed, {report.in_doubt} in doubt"
+        f"shard {shard + 1} of {shards} of {channel}: {own.get(SENT, 0)} delivered, "
+        f"{failed} failed, {doubtful} in doubt"
     )
-    get_run_logger().info(summary)
+    logger = get_run_logger()
+    logger.info(summary)
     for error in report.errors[:20]:
-        get_run_logger().warning("%s: %s", channel, error)
-    result = {"shard": shard, **report.as_row()}
-    if report.failed or report.in_doubt or report.stopped:
+        logger.warning("%s: %s", channel, error)
+    result = {"shard": shard, "delivered": own.get(SENT, 0), "failed": failed, "in doubt": doubtful}
+    if failed or doubtful or report.stopped:
         reasons = "; ".join(report.errors[:3])
         return Failed(message=f"{summary}: {reasons}", data=result)
     return Completed(message=summary, data=result)
