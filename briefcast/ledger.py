@@ -130,12 +130,20 @@ class Ledger:
         carries them to disk): lost, a row is recreated, or stays in flight, in doubt,
         never sent twice. A kill -9 loses nothing either way.
         """
-        with self.engine.begin() as conn:
-            if self._dialect == "sqlite":  # before the first write: pysqlite begins there
-                conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            elif self._dialect == "postgresql" and not durable:
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            yield conn
+        relaxed = not durable and self._dialect == "sqlite"
+        with self.engine.connect() as conn:
+            if relaxed:  # for this transaction only; the connection goes back as it was
+                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                conn.commit()
+            try:
+                with conn.begin():
+                    if self._dialect == "postgresql" and not durable:
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                    yield conn
+            finally:
+                if relaxed:
+                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                    conn.commit()
 
     def add(self, edition_id: str, channel: str, targets: Sequence[tuple[str, int]]) -> int:
         """Create a pending row for each (target, seq) not yet in the ledger; how many new.

@@ -125,6 +125,13 @@ def _for_text(text: str) -> str:
     return text
 
 
+def _escaped(value: str) -> str:
+    """HTML-escaped; most values (links, plain names) have nothing to escape."""
+    if "&" in value or "<" in value or ">" in value or '"' in value or "'" in value:
+        return html_escape(value, quote=True)
+    return value
+
+
 def _substitution_bytes(personalization: dict) -> int:
     """The UTF-8 size of the substitutions, encoding only when characters cannot tell."""
     subs = personalization.get("substitutions")
@@ -234,9 +241,10 @@ class SendGridChannel(BaseChannel):
                 yield Delivery(target, None, problem=problem)
                 continue
             values = recipient_values(recipient)
-            missing = sorted(n for n in required if not values.get(n))
+            missing = [n for n in required if not values.get(n)] if required else None
             if missing:
-                yield Delivery(target, None, problem=f"no value for {', '.join(missing)}")
+                problem = f"no value for {', '.join(sorted(missing))}"
+                yield Delivery(target, None, problem=problem)
                 continue
             personalization = self._personalization(recipient, values)
             if _substitution_bytes(personalization) > MAX_SUBSTITUTION_BYTES:
@@ -257,7 +265,7 @@ class SendGridChannel(BaseChannel):
             subs: dict[str, str] = {}
             for name, html_token, text_token in self._tokens:
                 value = values.get(name, "")
-                subs[html_token] = html_escape(value, quote=True) if value else value
+                subs[html_token] = _escaped(value)
                 subs[text_token] = value
             personalization["substitutions"] = subs
         return personalization

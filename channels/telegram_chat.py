@@ -41,7 +41,15 @@ from telegram.warnings import PTBDeprecationWarning
 from briefcast.config import Secret
 from briefcast.models import RenderedEdition
 from briefcast.render.telegram_html import CAPTION_LIMIT, MESSAGE_LIMIT, validate_telegram_html
-from channels.base import BaseChannel, ChannelContext, ChannelSettings, Delivery, Outcome, Receipt
+from channels.base import (
+    BaseChannel,
+    ChannelContext,
+    ChannelSettings,
+    Delivery,
+    InDoubt,
+    Outcome,
+    Receipt,
+)
 from channels.errors import (
     AuthError,
     ContentError,
@@ -349,7 +357,7 @@ class TelegramChannel(BaseChannel):
                 outcomes.append(exc)
         return outcomes
 
-    def send_one(self, delivery: Delivery) -> Receipt | None:
+    def send_one(self, delivery: Delivery) -> Receipt | InDoubt:
         post: TelegramPost = delivery.payload
         detail = ""
         sending = False
@@ -379,7 +387,10 @@ class TelegramChannel(BaseChannel):
                     delivery.target,
                     type(exc.__cause__).__name__,
                 )
-                return None
+                return InDoubt(
+                    "no answer from Telegram after the message went out "
+                    f"({type(exc.__cause__).__name__})"
+                )
             if isinstance(exc, RetryAfter):
                 self._pacer.hold(post.chat, retry_after_seconds(exc))
             error = map_telegram_error(exc, self._secret)
