@@ -201,7 +201,8 @@ def deliver(
         log.error("channel %s cannot start: %s", channel, exc)
         return ChannelReport(channel, failed=1, errors=[f"cannot start: {exc}"])
     if shard is not None:
-        adapter = ShardOf(adapter, *shard)
+        edition_id = edition.edition_id
+        adapter = ShardOf(adapter, *shard, pending=lambda: ledger.has_pending(edition_id, channel))
 
     def progress(name: str, done: int, total: int) -> None:
         progress_log.info(

@@ -55,7 +55,8 @@ def shareable_database(settings: Settings) -> str | None:
 def create_rows(settings: Settings, edition: RenderedEdition, channel: str) -> int:
     """The channel's ledger rows for every subscriber, a page per statement; how many planned.
 
-    Raises ChannelError when the channel refuses the edition (nothing is created).
+    Raises ChannelError when the channel refuses the edition, ShardError when its
+    deliveries depend on each other (nothing is created either way).
     """
     ledger = pipeline.ledger_for(settings)
     adapter = pipeline.open_channel(settings, channel, pipeline.recipients(settings, edition, []))
@@ -63,6 +64,11 @@ def create_rows(settings: Settings, edition: RenderedEdition, channel: str) -> i
         planned = adapter.plan(edition)
         seq = 0
         for page in pages(planned, PAGE_SIZE):
+            if any(d.after is not None for d in page):
+                raise ShardError(
+                    f"{channel}'s deliveries depend on each other (a thread or a chat in "
+                    "order); only a mailing list is sent in shards"
+                )
             ledger.add(
                 edition.edition_id, channel, [(d.target, seq + n) for n, d in enumerate(page)]
             )

@@ -135,6 +135,9 @@ def dispatch_in_shards(
         planned = sharding.create_rows(settings, edition, channel)
     except ChannelError as exc:
         return sharding.refused(channel, exc)
+    except sharding.ShardError as exc:
+        logger.warning("%s: not sharded (%s); this run sends it alone", channel, exc)
+        return None
     ensure_deployment(pool)
     config_path = str(settings.source_file) if settings.source_file else ""
     runs = [
