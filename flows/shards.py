@@ -131,6 +131,7 @@ def dispatch_in_shards(
     if problem:
         logger.warning("%s: not sharded (%s); this run sends it alone", channel, problem)
         return None
+    started = time.monotonic()
     try:
         planned = sharding.create_rows(settings, edition, channel)
     except ChannelError as exc:
@@ -157,9 +158,10 @@ def dispatch_in_shards(
         for index in range(count)
     ]
     logger.info(
-        "%s: %d deliveries in %d shards on work pool %s: %s",
+        "%s: %d deliveries (ledger rows made in %.1f s) in %d shards on work pool %s: %s",
         channel,
         planned,
+        time.monotonic() - started,
         count,
         pool,
         ", ".join(run.name for run in runs),
