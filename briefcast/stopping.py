@@ -2,15 +2,15 @@
 
 While the flow sends, SIGTERM sets ``STOP`` instead of killing the process:
 every dispatcher stops claiming, lets the requests on the wire finish and
-records them, and gives back what was waiting for a retry. Then the handler
-that was there before (Prefect's, which ends the run as cancelled or crashed)
-gets the signal. kill -9 stays the only way to leave rows in doubt.
+records them, and gives back what was waiting for a retry. The run then ends
+normally with reports that say it was stopped (``briefcast run`` prints them
+and exits 1; the flow run fails with them), rather than crashing with
+nothing recorded about it. kill -9 stays the only way to leave rows in doubt.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -43,10 +43,7 @@ def graceful_sigterm() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous)  # a second SIGTERM from now on stops at once
         STOP.clear()
         if received:
-            if callable(previous):
-                previous(signal.SIGTERM, None)
-            elif previous == signal.SIG_DFL:
-                os.kill(os.getpid(), signal.SIGTERM)
+            log.warning("stopped by SIGTERM: what was on the wire is recorded; run again")
