@@ -13,6 +13,7 @@ from collections import Counter
 
 import pytest
 from fakes.sendgrid_server import FakeSendGrid
+from flow_fixtures import prefect_harness_fixture  # noqa: F401  (a fixture)
 from sqlalchemy import text
 from support import GAZETTE, make_edition
 
@@ -146,3 +147,39 @@ def test_a_shard_sends_only_an_edition_the_ledger_kept(tmp_path, postgres_url, s
 def test_shards_of_a_channel_that_is_not_configured_are_refused(tmp_path, sendgrid):
     with pytest.raises(ValueError, match="dispatch.shards names channels not configured: fax"):
         settings_for(tmp_path, "sqlite:///x.db", sendgrid.url, shards={"fax": 2})
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_without_shared_ledger_or_workers_the_run_sends_the_channel_itself(
+    database, request, tmp_path, monkeypatch
+):
+    from flow_fixtures import EDITION_DATE, SUBSCRIBERS, wait_for, write_newsroom
+
+    from briefcast.params import BriefParameters
+    from flows.daily_brief import daily_brief
+
+    request.getfixturevalue("prefect_harness")  # embedded Prefect: no work pool, no worker
+    monkeypatch.delenv("BRIEFCAST_DATA", raising=False)
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else ""
+    extra = f'\n[database]\nurl = "{url}"\n' if url else ""
+    room = write_newsroom(tmp_path, schedule=extra + "\n[dispatch]\nshards = { outbox = 2 }\n")
+    brief = BriefParameters(
+        edition_date=EDITION_DATE, config_path=str(room.config), channels=["outbox"]
+    )
+
+    state = daily_brief(brief, return_state=True)
+
+    assert state.is_completed(), state.message
+    assert room.emails(EDITION_DATE.isoformat()) == sorted(SUBSCRIBERS)
+    why = "SQLite file" if database == "sqlite" else "no work pool 'briefcast'"
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    def said_why() -> bool:  # the run's logs, as its page in the UI shows them
+        with get_client(sync_client=True) as client:
+            logs = client.read_logs(
+                LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+            )
+        return any("outbox: not sharded" in log.message and why in log.message for log in logs)
+
+    wait_for(said_why, timeout=30, what="the run's log to say why it did not shard")
