@@ -26,7 +26,7 @@ from prefect.deployments import run_deployment
 from prefect.deployments.runner import EntrypointType
 from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
-from prefect.states import Cancelling, Completed, Failed, State
+from prefect.states import Cancelled, Cancelling, Completed, Failed, State
 
 from briefcast import shards as sharding
 from briefcast import stopping
@@ -39,6 +39,7 @@ from channels.errors import ChannelError
 FLOW_NAME = "dispatch-shard"
 DEPLOYMENT = "shards"
 POLL_SECONDS = 1.0  # how often the daily-brief run looks at its shard runs
+START_TIMEOUT_SECONDS = 900.0  # a shard run no worker started by then is cancelled
 
 log = logging.getLogger("briefcast.shards")
 
@@ -139,6 +140,13 @@ def dispatch_in_shards(
     except sharding.ShardError as exc:
         logger.warning("%s: not sharded (%s); this run sends it alone", channel, exc)
         return None
+    if settings.web.secret is None:
+        logger.warning(
+            "%s: [web] secret is not set: each machine signs unsubscribe links with the key "
+            "in its own data folder, which briefcast web accepts only from this machine; set "
+            "[web] secret when workers run on other machines",
+            channel,
+        )
     ensure_deployment(pool)
     config_path = str(settings.source_file) if settings.source_file else ""
     runs = [
@@ -179,16 +187,28 @@ def dispatch_in_shards(
 
 
 def wait_for_shards(ids: list[UUID]) -> list[State]:
-    """The shard runs' final states; a stop (SIGTERM, a cancel) of this run cancels them."""
-    cancelled = False
+    """The shard runs' final states.
+
+    A stop (SIGTERM, a cancel) of this run cancels them. A shard that no worker started
+    within START_TIMEOUT_SECONDS (the workers went away) is cancelled: the other shards
+    take its rows, or the report counts them as not sent and a rerun sends them.
+    """
+    cancelled: set[UUID] = set()
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
     with get_client(sync_client=True) as client:
         while True:
             states = [client.read_flow_run(run_id).state for run_id in ids]
             if all(state is not None and state.is_final() for state in states):
                 return states
-            if stopping.STOP.is_set() and not cancelled:
-                for run_id, state in zip(ids, states, strict=True):
-                    if state is not None and not state.is_final():
-                        client.set_flow_run_state(run_id, Cancelling(), force=True)
-                cancelled = True
+            stop = stopping.STOP.is_set()
+            late = time.monotonic() > deadline
+            for run_id, state in zip(ids, states, strict=True):
+                if state is None or state.is_final() or run_id in cancelled:
+                    continue
+                if stop or (late and state.is_scheduled()):
+                    why = "the daily-brief run was stopped" if stop else "no worker started it"
+                    # Not started: cancelled at once; running: its worker stops it (SIGTERM).
+                    end = Cancelled if state.is_scheduled() else Cancelling
+                    client.set_flow_run_state(run_id, end(message=why), force=True)
+                    cancelled.add(run_id)
             time.sleep(POLL_SECONDS)
