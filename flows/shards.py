@@ -16,7 +16,6 @@ the channel is sent by the daily-brief run itself, with a warning.
 
 from __future__ import annotations
 
-import logging
 import time
 from uuid import UUID
 
@@ -40,8 +39,6 @@ FLOW_NAME = "dispatch-shard"
 DEPLOYMENT = "shards"
 POLL_SECONDS = 1.0  # how often the daily-brief run looks at its shard runs
 START_TIMEOUT_SECONDS = 900.0  # a shard run no worker started by then is cancelled
-
-log = logging.getLogger("briefcast.shards")
 
 
 @flow(
