@@ -305,6 +305,8 @@ class _Dispatcher:
             return first
         self.slots.acquire()
         future = pool.submit(self._send_batch, ready)
+        # Requests still running, for a reply to wait on its parent's: a few at most.
+        self.outstanding = deque((f, t) for f, t in self.outstanding if not f.done())
         self.outstanding.append((future, {d.target for d in ready}))
         if first:  # a bad key or sender costs one request, not one per sender
             future.result()
@@ -315,8 +317,6 @@ class _Dispatcher:
         if delivery.after is None:
             return delivery
         parent = delivery.after
-        while self.outstanding and self.outstanding[0][0].done():
-            self.outstanding.popleft()
         for future, targets in list(self.outstanding):
             if parent in targets:
                 future.result()  # the parent's request first: its receipt is what we need

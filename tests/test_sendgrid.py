@@ -103,7 +103,7 @@ def test_2500_subscribers_in_three_requests_each_with_their_own_links(settings, 
     report = send(settings, fake, recipients, ledger)
 
     assert report.delivered == 2500 and report.failed == 0
-    assert [c.recipients for c in fake.calls] == [1000, 1000, 500]
+    assert sorted(c.recipients for c in fake.calls) == [500, 1000, 1000]  # side by side
     assert [c.status for c in fake.calls] == [202, 202, 202]
     per_address = Counter(m.to for m in fake.delivered)
     assert len(per_address) == 2500 and set(per_address.values()) == {1}
