@@ -51,16 +51,12 @@ def dispatch_task(
     run_id: str,
     test_send: bool,
 ) -> ChannelReport:
-    # A big channel may go out in shards on a work pool's workers (flows/shards.py).
-    report = None
-    if shards.sharded(settings, channel, test_send=test_send):
-        report = shards.dispatch_in_shards(settings, edition, channel, run_id)
-    if report is None:
-        # The recipients are loaded here, streamed from the subscriber table: never a parameter.
-        recipients = pipeline.recipients(settings, edition, test_to)
-        report = pipeline.deliver(
-            settings, edition, channel, recipients, run_id=run_id, test_send=test_send
-        )
+    # The recipients are loaded here, streamed from the subscriber table: never a parameter.
+    recipients = pipeline.recipients(settings, edition, test_to)
+    # pipeline.deliver, or a big channel in shards on a work pool's workers (flows/shards.py)
+    report = shards.deliver(
+        settings, edition, channel, recipients, run_id=run_id, test_send=test_send
+    )
     logger = get_run_logger()
     logger.info(
         "%s: %d delivered, %d skipped, %d failed, %d in doubt, %d held back",

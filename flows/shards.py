@@ -17,6 +17,7 @@ the channel is sent by the daily-brief run itself, with a warning.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from uuid import UUID
 
 from prefect import flow, get_client, get_run_logger
@@ -27,12 +28,13 @@ from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Cancelling, Completed, Failed, State
 
+from briefcast import pipeline, stopping
 from briefcast import shards as sharding
-from briefcast import stopping
 from briefcast.config import Settings, load_settings
 from briefcast.dispatch import ChannelReport
 from briefcast.ledger import FAILED, IN_FLIGHT, SENT
 from briefcast.models import RenderedEdition
+from channels.base import Recipient
 from channels.errors import ChannelError
 
 FLOW_NAME = "dispatch-shard"
@@ -116,6 +118,25 @@ def pool_problem(pool: str) -> str | None:
 
 def sharded(settings: Settings, channel: str, *, test_send: bool) -> bool:
     return not test_send and sharding.shard_count(settings, channel) > 1
+
+
+def deliver(
+    settings: Settings,
+    edition: RenderedEdition,
+    channel: str,
+    recipients: Iterable[Recipient],
+    *,
+    run_id: str,
+    test_send: bool,
+) -> ChannelReport:
+    """``pipeline.deliver``, or the channel in shards when the config asks and workers can."""
+    if sharded(settings, channel, test_send=test_send):
+        report = dispatch_in_shards(settings, edition, channel, run_id)
+        if report is not None:
+            return report
+    return pipeline.deliver(
+        settings, edition, channel, recipients, run_id=run_id, test_send=test_send
+    )
 
 
 def dispatch_in_shards(
