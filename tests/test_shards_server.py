@@ -6,7 +6,9 @@ and the fake SendGrid with some latency. The daily-brief run itself runs in
 this process. First every subscriber gets the edition exactly once and both
 workers send part of it; then one shard's process is killed (kill -9) mid-send:
 only the rows it had in flight are left in doubt, the other shard sends every
-other row, and the daily-brief run does not pass as a success.
+other row, and the daily-brief run does not pass as a success; then a stopped
+daily-brief run cancels its shards, which leave nothing in doubt, and a rerun
+sends the rest, each subscriber once.
 """
 
 from __future__ import annotations
@@ -287,3 +289,45 @@ def test_a_killed_shard_leaves_only_its_requests_in_doubt(
     row = sendgrid_row(state)
     assert row["ok"] is False and row["in doubt"] == len(in_doubt)
     assert row["delivered"] == READERS - len(in_doubt)
+
+
+def test_a_stopped_run_cancels_its_shards_and_a_rerun_sends_the_rest_once(
+    prefect_server, workers, newsroom, sendgrid
+):
+    from briefcast import stopping
+
+    room, engine = newsroom
+    sendgrid.latency = 1.0  # the shards are still sending when the cancels reach them
+
+    def stop_once_both_sent_some() -> bool:
+        if len(by_run(engine, "sent")) < 2:
+            return False
+        stopping.STOP.set()  # what SIGTERM, or a cancel from the UI, does to the run
+        return True
+
+    watcher = threading.Thread(
+        target=lambda: wait_for(stop_once_both_sent_some, timeout=600, what="both shards sending"),
+        daemon=True,
+    )
+    watcher.start()
+    try:
+        stopped = run_daily_brief(prefect_server, room.config)
+    finally:
+        watcher.join(timeout=5)
+        stopping.STOP.clear()
+
+    # Each shard was cancelled, finished the requests it had on the wire and recorded them.
+    shards = shard_states(prefect_server, engine)
+    assert len(shards) == 2 and all(state.is_cancelled() for state in shards.values())
+    assert not by_run(engine, "in_flight")
+    left = sum(by_run(engine, "pending").values())
+    assert left > 0
+    row = sendgrid_row(stopped)
+    assert row["ok"] is False and row["in doubt"] == 0
+
+    # The rerun sends what was left, and nobody gets the edition twice.
+    sendgrid.latency = 0.0
+    rerun = sendgrid_row(run_daily_brief(prefect_server, room.config))
+    assert (rerun["delivered"], rerun["skipped"], rerun["ok"]) == (left, READERS - left, True)
+    received = Counter(message.to for message in sendgrid.delivered)
+    assert set(received) == everyone() and max(received.values()) == 1
