@@ -102,15 +102,17 @@ def ensure_deployment(pool: str) -> UUID:
 
 
 def pool_problem(pool: str) -> str | None:
-    """Why ``pool`` cannot run shards now (no API, no such pool, no worker online), or None."""
+    """Why ``pool`` cannot run shards now (no API, no such pool, paused, no worker online)."""
     try:
         with get_client(sync_client=True) as client:
-            client.read_work_pool(pool)
+            paused = client.read_work_pool(pool).is_paused
             workers = client.read_workers_for_work_pool(pool)
     except ObjectNotFound:
         return f"the Prefect API has no work pool {pool!r}"
     except Exception as exc:  # no API (embedded mode) or it did not answer
         return f"the Prefect API could not be asked about work pool {pool!r}: {exc}"
+    if paused:
+        return f"work pool {pool!r} is paused"
     if not any(worker.status == WorkerStatus.ONLINE for worker in workers):
         return f"work pool {pool!r} has no worker online"
     return None
