@@ -170,6 +170,14 @@ class Dispatch(Strict):
         description="Requests in flight at once, per channel name (default: the adapter's: "
         "4 for SendGrid, 1 for the others).",
     )
+    shards: dict[str, Annotated[int, Field(ge=1, le=64)]] = Field(
+        default_factory=dict,
+        description="Shards per channel name, each a run of the dispatch-shard deployment on "
+        "a worker of shard_pool (default 1: the channel is sent by the daily-brief run itself).",
+    )
+    shard_pool: str = Field(
+        "briefcast", min_length=1, description="The Prefect work pool whose workers run shards."
+    )
 
 
 class WebSmtp(Strict):
@@ -377,11 +385,12 @@ class Settings(Strict):
 
     @model_validator(mode="after")
     def _concurrency_of_known_channels(self) -> Settings:
-        unknown = sorted(set(self.dispatch.concurrency) - set(self.channels))
-        if unknown:
-            raise ValueError(
-                f"dispatch.concurrency names channels not configured: {', '.join(unknown)}"
-            )
+        for key in ("concurrency", "shards"):
+            unknown = sorted(set(getattr(self.dispatch, key)) - set(self.channels))
+            if unknown:
+                raise ValueError(
+                    f"dispatch.{key} names channels not configured: {', '.join(unknown)}"
+                )
         return self
 
     def path(self, value: str | Path) -> Path:

@@ -221,6 +221,22 @@ class Ledger:
             )
             return {r.target: _row(r) for r in result}
 
+    def has_pending(self, edition_id: str, channel: str) -> bool:
+        """Whether any row of the channel is still pending (another shard may take it)."""
+        with self.engine.connect() as conn:
+            return (
+                conn.scalar(
+                    select(deliveries.c.id)
+                    .where(
+                        deliveries.c.edition_id == edition_id,
+                        deliveries.c.channel == channel,
+                        deliveries.c.state == PENDING,
+                    )
+                    .limit(1)
+                )
+                is not None
+            )
+
     def reopen_retryable(self, edition_id: str, channel: str) -> int:
         """Failed-but-retryable rows from an earlier run go back to pending."""
         with self.engine.begin() as conn:

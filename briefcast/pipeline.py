@@ -15,6 +15,7 @@ from briefcast.db import get_engine
 from briefcast.dispatch import ChannelReport, dispatch_channel
 from briefcast.ledger import Ledger
 from briefcast.models import Gathered, RenderedEdition, SourceProblem
+from briefcast.shard_plan import ShardOf
 from briefcast.test_copy import proof_recipient
 
 log = logging.getLogger("briefcast")
@@ -199,10 +200,12 @@ def deliver(
     *,
     run_id: str | None = None,
     test_send: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> ChannelReport:
     """Dispatch one edition to one configured channel, recording it in the ledger.
 
     ``recipients_`` defaults to every active subscriber, streamed from the table.
+    ``shard``: (index, count) sends as one of several shards (``briefcast.shards``).
     """
     ledger = ledger_for(settings, run_id)
     if recipients_ is None:
@@ -212,6 +215,9 @@ def deliver(
     except Exception as exc:  # config or plugin problem: report it, other channels go on
         log.error("channel %s cannot start: %s", channel, exc)
         return ChannelReport(channel, failed=1, errors=[f"cannot start: {exc}"])
+    if shard is not None:
+        edition_id = edition.edition_id
+        adapter = ShardOf(adapter, *shard, pending=lambda: ledger.has_pending(edition_id, channel))
 
     def progress(name: str, done: int, total: int) -> None:
         progress_log.info(

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from briefcast.flows import artifacts, outcome
+from briefcast.flows import artifacts, outcome, shards
 from briefcast.flows.approval import Decision, duration, wait_for_approval
 from briefcast.flows.lateness import refuse_if_late
 from briefcast.flows.preview_server import preview_url
@@ -65,7 +65,8 @@ def dispatch_task(
     if test_send:
         logger.info("%s: sending the [TEST] copy of edition %s", channel, edition.edition_id)
     with progress_artifact(channel, test_send=test_send):
-        report = pipeline.deliver(
+        # pipeline.deliver, or a big channel in shards on a work pool's workers (flows/shards.py)
+        report = shards.deliver(
             settings, edition, channel, recipients, run_id=run_id, test_send=test_send
         )
     logger.info(
