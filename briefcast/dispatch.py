@@ -24,6 +24,7 @@ flight and the first reasons of each kind are all that is held.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import random
@@ -318,7 +319,9 @@ class _Dispatcher:
         if not ready:
             return first
         self.slots.acquire()
-        future = pool.submit(self._send_batch, ready)
+        # The sender thread runs in a copy of this one's context: Prefect's run logger (and
+        # so the flow run's logs in the UI) follows the context, not the thread.
+        future = pool.submit(contextvars.copy_context().run, self._send_batch, ready)
         # Requests still running, for a reply to wait on its parent's: a few at most.
         self.outstanding = deque((f, t) for f, t in self.outstanding if not f.done())
         self.outstanding.append((future, {d.target for d in ready}))
