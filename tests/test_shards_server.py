@@ -188,7 +188,9 @@ def shard_states(prefect_server, engine) -> dict:
 
 
 def sendgrid_row(state) -> dict:
-    result = state.result(raise_on_failure=False)
+    from briefcast.flows.outcome import result_of
+
+    result = result_of(state)  # a Failed run carries its result too
     (row,) = [row for row in result["channels"] if row["channel"] == "sendgrid"]
     return {**row, "ok": result["ok"]}
 
