@@ -1,6 +1,6 @@
 """How long `briefcast ledger list` and `ledger resolve --targets-file` take for N rows in doubt.
 
-    .venv/bin/python benchmarks/bulk_resolve.py [N] [DATABASE_URL]
+    .venv/bin/python bench/bulk_resolve.py [N] [DATABASE_URL]
 
 Makes a throwaway config and ledger (SQLite in a temp folder unless a URL is given: use a
 scratch PostgreSQL schema, the rows are left there), leaves N rows in doubt as a killed run

@@ -1,6 +1,6 @@
 """How long the edition report takes over a filled events table (SQLite, or a URL argument).
 
-    .venv/bin/python benchmarks/edition_report.py [EDITIONS] [READERS] [DATABASE_URL]
+    .venv/bin/python bench/edition_report.py [EDITIONS] [READERS] [DATABASE_URL]
 
 Seeds EDITIONS editions sent by SendGrid to READERS readers each, with a delivered,
 an open and (for one in five) a click event per reader, through the same insert path
