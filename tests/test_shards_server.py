@@ -47,12 +47,18 @@ class Workers:
     logs: list[Path]
 
     def which_ran(self, flow_run_id) -> list[int]:
-        """The workers (by number) whose log says they started this flow run."""
-        return [
-            n
-            for n, log in enumerate(self.logs)
-            if f"submitting flow run '{flow_run_id}'" in log.read_text(errors="replace")
-        ]
+        """The workers (by number) whose log says they started this flow run.
+
+        Both workers may pick up the same scheduled run; the server lets one of them
+        have it and tells the other to abort its submission.
+        """
+        ran = []
+        for n, log in enumerate(self.logs):
+            text = log.read_text(errors="replace")
+            tried = f"submitting flow run '{flow_run_id}'" in text
+            if tried and f"Aborted submission of flow run '{flow_run_id}'" not in text:
+                ran.append(n)
+        return ran
 
 
 @pytest.fixture(name="workers", scope="module")
