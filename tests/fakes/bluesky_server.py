@@ -18,20 +18,19 @@ Faults are scripted per createRecord call number with the X fake's helpers::
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import itertools
 import json
 import math
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import regex
 
+from fakes.http_fake import FakeHTTPServer, JsonHandler
 from fakes.x_server import Fault
 
 MAX_GRAPHEMES = 300
@@ -98,7 +97,7 @@ class Post:
 
 
 @dataclass
-class FakeBluesky:
+class FakeBluesky(FakeHTTPServer):
     account: Account
     host: str = "127.0.0.1"
     posts: list[Post] = field(default_factory=list)
@@ -119,17 +118,6 @@ class FakeBluesky:
         self._server: ThreadingHTTPServer | None = None
 
     # -- control ---------------------------------------------------------
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "server not started"
-        return f"http://{self.host}:{self._server.server_address[1]}"
-
-    def on_call(self, number: int, fault: Fault) -> None:
-        self._faults[number] = fault
-
-    def release(self) -> None:
-        self._release.set()
-
     def thread_of(self, uri: str) -> list[Post]:
         """The chain of replies ending at ``uri``, root first."""
         by_uri = {p.uri: p for p in self.posts}
@@ -139,28 +127,7 @@ class FakeBluesky:
         return chain[::-1]
 
     def start(self) -> FakeBluesky:
-        fake = self
-
-        class Handler(_Handler):
-            state = fake
-
-        self._server = ThreadingHTTPServer((self.host, 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeBluesky:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return self._serve(_Handler)
 
     # -- behaviour ---------------------------------------------------------
     def login(self, body: dict) -> tuple[int, dict]:
@@ -284,28 +251,8 @@ def _tid(micros: int) -> str:
     return "".join(_B32[(value >> (5 * i)) & 31] for i in range(12, -1, -1))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     state: FakeBluesky
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format, *args) -> None:
-        return
-
-    def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
-        data = json.dumps(body).encode()
-        with contextlib.suppress(OSError):
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
 
     def _json(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)

@@ -12,21 +12,20 @@ Faults are scripted per POST /api/v1/statuses call number with the X fake's help
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import math
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import regex
 
+from fakes.http_fake import FakeHTTPServer, JsonHandler
 from fakes.x_server import Fault
 
 URL = regex.compile(r"https?://\S+")
@@ -48,7 +47,7 @@ class Status:
 
 
 @dataclass
-class FakeMastodon:
+class FakeMastodon(FakeHTTPServer):
     token: str
     max_characters: int | None = 500  # None: the instance does not say
     host: str = "127.0.0.1"
@@ -66,17 +65,6 @@ class FakeMastodon:
         self.holding = threading.Event()
         self._server: ThreadingHTTPServer | None = None
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "server not started"
-        return f"http://{self.host}:{self._server.server_address[1]}"
-
-    def on_call(self, number: int, fault: Fault) -> None:
-        self._faults[number] = fault
-
-    def release(self) -> None:
-        self._release.set()
-
     def thread_of(self, status_id: str) -> list[Status]:
         by_id = {s.id: s for s in self.statuses}
         chain = [by_id[status_id]]
@@ -85,28 +73,7 @@ class FakeMastodon:
         return chain[::-1]
 
     def start(self) -> FakeMastodon:
-        fake = self
-
-        class Handler(_Handler):
-            state = fake
-
-        self._server = ThreadingHTTPServer((self.host, 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeMastodon:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return self._serve(_Handler)
 
     def instance(self) -> dict:
         statuses = {"max_media_attachments": 4, "characters_reserved_per_url": 23}
@@ -160,29 +127,11 @@ class FakeMastodon:
         }
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     state: FakeMastodon
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format, *args) -> None:
-        return
 
     def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
-        data = json.dumps(body).encode()
-        with contextlib.suppress(OSError):
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Date", formatdate(usegmt=True))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
+        super()._send(status, body, {"Date": formatdate(usegmt=True), **(headers or {})})
 
     def do_GET(self) -> None:
         if urlsplit(self.path).path.rstrip("/") == "/api/v2/instance":

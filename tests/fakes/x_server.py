@@ -34,7 +34,6 @@ import itertools
 import json
 import math
 import re
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from twitter_text import parse_tweet
 
 from .fault_mix import FaultMix
+from .http_fake import FakeHTTPServer, JsonHandler
 
 TWEETS_URL = "https://api.twitter.com/2/tweets"
 UPLOAD_URL = "https://upload.twitter.com/1.1/media/upload.json"
@@ -187,7 +187,7 @@ REQUIRED_OAUTH = {
 
 
 @dataclass
-class FakeX:
+class FakeX(FakeHTTPServer):
     account: Account
     host: str = "127.0.0.1"
     posts: list[Post] = field(default_factory=list)
@@ -211,14 +211,6 @@ class FakeX:
         self._upload_fault: Fault | None = None
 
     # -- control ---------------------------------------------------------
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "server not started"
-        return f"http://{self.host}:{self._server.server_address[1]}"
-
-    def on_call(self, number: int, fault: Fault) -> None:
-        self._faults[number] = fault
-
     def let_time_pass(self, seconds: float) -> None:
         """For the rate limit, as if ``seconds`` went by: a test's injected sleep calls this
         instead of sleeping, and a post before the reset still gets a 429."""
@@ -228,9 +220,6 @@ class FakeX:
     def on_upload(self, fault: Fault) -> None:
         """A status or drop fault for the next media upload."""
         self._upload_fault = fault
-
-    def release(self) -> None:
-        self._release.set()
 
     def seed_post(self, text: str, reply_to: str | None = None) -> Post:
         """A post the account made earlier (outside the code under test)."""
@@ -246,28 +235,7 @@ class FakeX:
         return chain[::-1]
 
     def start(self) -> FakeX:
-        fake = self
-
-        class Handler(_Handler):
-            server_state = fake
-
-        self._server = ThreadingHTTPServer((self.host, 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeX:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return self._serve(_Handler, "server_state")
 
     # -- behaviour ---------------------------------------------------------
     def _create(self, text: str, account: str, reply_to: str | None, media: list[str]) -> Post:
@@ -401,35 +369,17 @@ def _form_parts(content_type: str, raw: bytes) -> dict:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server_state: FakeX
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format, *args) -> None:  # keep test output quiet
-        return
 
     # -- plumbing ----------------------------------------------------------
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
-        data = json.dumps(body).encode()
+    def _content_type(self, status: int, body: dict) -> str:
         problem = status >= 400 and "type" in body
-        content_type = "application/problem+json" if problem else "application/json"
-        with contextlib.suppress(OSError):  # a client that timed out has gone away
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
+        return "application/problem+json" if problem else "application/json"
 
     def _account(self, canonical_url: str) -> str | None:
         return self.server_state.check_auth(
