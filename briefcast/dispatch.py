@@ -369,32 +369,31 @@ class _Dispatcher:
             self._advance(size)
 
     def _send_claimed(self, batch: list[Delivery]) -> None:
-        if True:
-            if self._halted():
-                self._not_sent(len(batch))
-                return
-            wait = self.gate.remaining()
-            if wait:
-                self.sleep(wait)
-            if self._halted():
-                self._not_sent(len(batch))
-                return
-            claimed = self.ledger.claim_targets(
-                self.edition_id, self.channel, [d.target for d in batch]
-            )
-            if len(claimed) < len(batch):
-                self._lost([d.target for d in batch if d.target not in claimed])
-            batch = [d for d in batch if d.target in claimed]
-            if not batch:
-                return
-            outcomes = self._send_with_retries(batch)
-            try:
-                self._record(batch, claimed, outcomes)
-            except Exception as exc:  # the provider has answered; our write did not happen
-                log.exception("%s: could not record %d outcomes", self.channel, len(batch))
-                with self.lock:
-                    self.report.in_doubt += len(batch)
-                    self.report.note(f"{len(batch)} in doubt: outcome not recorded: {exc}")
+        if self._halted():
+            self._not_sent(len(batch))
+            return
+        wait = self.gate.remaining()
+        if wait:
+            self.sleep(wait)
+        if self._halted():
+            self._not_sent(len(batch))
+            return
+        claimed = self.ledger.claim_targets(
+            self.edition_id, self.channel, [d.target for d in batch]
+        )
+        if len(claimed) < len(batch):
+            self._lost([d.target for d in batch if d.target not in claimed])
+        batch = [d for d in batch if d.target in claimed]
+        if not batch:
+            return
+        outcomes = self._send_with_retries(batch)
+        try:
+            self._record(batch, claimed, outcomes)
+        except Exception as exc:  # the provider has answered; our write did not happen
+            log.exception("%s: could not record %d outcomes", self.channel, len(batch))
+            with self.lock:
+                self.report.in_doubt += len(batch)
+                self.report.note(f"{len(batch)} in doubt: outcome not recorded: {exc}")
 
     def _halted(self) -> bool:
         return self.stop.is_set() or self.refused is not None

@@ -73,6 +73,38 @@ def now() -> datetime:
 class RunStillLive(RuntimeError):
     """The rows asked for are in flight in a run that is still sending them."""
 
+    @classmethod
+    def holding(cls, live: list) -> RunStillLive:
+        """The refusal for ``live``: (run id, holder, rows) as :func:`live_holders` gives."""
+        return cls(
+            "; ".join(
+                f"{rows} of these deliveries are in flight in run {run_id}, which is still "
+                f"sending ({holder.describe()})"
+                for run_id, holder, rows in live
+            )
+            + ": it records them itself when it finishes. Wait for it, or stop it "
+            "(SIGTERM lets it finish what is on the wire), then look again."
+        )
+
+
+def live_holders(engine: Engine, *conditions: ColumnElement[bool]) -> list:
+    """(run id, holder, rows) for live runs holding in-flight rows that match ``conditions``."""
+    cutoff = now() - timedelta(seconds=LEASE_SECONDS)
+    query = (
+        select(*holder_columns(), func.count(deliveries.c.id).label("rows"))
+        .select_from(deliveries.join(runs, runs.c.lease_id == deliveries.c.lease_id))
+        .where(
+            *conditions,
+            deliveries.c.state == IN_FLIGHT,
+            runs.c.finished_at.is_(None),
+            runs.c.heartbeat_at >= cutoff,
+        )
+        .group_by(*holder_columns())
+    )
+    with engine.connect() as conn:
+        found = [(r.holder_run_id, Holder.of(r), r.rows) for r in conn.execute(query)]
+    return [(run_id, holder, rows) for run_id, holder, rows in found if holder.live]
+
 
 @dataclass(frozen=True)
 class Row:
@@ -405,25 +437,10 @@ class Ledger:
     # -- settling by hand ---------------------------------------------------
     def live_holders(self, edition_id: str, channel: str, target: str | None = None) -> list:
         """(run id, holder, rows) for live runs holding in-flight rows of this channel."""
-        cutoff = now() - timedelta(seconds=LEASE_SECONDS)
-        conditions = [
-            deliveries.c.edition_id == edition_id,
-            deliveries.c.channel == channel,
-            deliveries.c.state == IN_FLIGHT,
-            runs.c.finished_at.is_(None),
-            runs.c.heartbeat_at >= cutoff,
-        ]
+        conditions = [deliveries.c.edition_id == edition_id, deliveries.c.channel == channel]
         if target:
             conditions.append(deliveries.c.target == target)
-        query = (
-            select(*holder_columns(), func.count(deliveries.c.id).label("rows"))
-            .select_from(deliveries.join(runs, runs.c.lease_id == deliveries.c.lease_id))
-            .where(*conditions)
-            .group_by(*holder_columns())
-        )
-        with self.engine.connect() as conn:
-            found = [(r.holder_run_id, Holder.of(r), r.rows) for r in conn.execute(query)]
-        return [(run_id, holder, rows) for run_id, holder, rows in found if holder.live]
+        return live_holders(self.engine, *conditions)
 
     def resolve(
         self,
@@ -442,15 +459,7 @@ class Ledger:
         """
         live = self.live_holders(edition_id, channel, target)
         if live:
-            raise RunStillLive(
-                "; ".join(
-                    f"{rows} of these deliveries are in flight in run {run_id}, which is still "
-                    f"sending ({holder.describe()})"
-                    for run_id, holder, rows in live
-                )
-                + ": it records them itself when it finishes. Wait for it, or stop it "
-                "(SIGTERM lets it finish what is on the wire), then look again."
-            )
+            raise RunStillLive.holding(live)
         conditions = [
             deliveries.c.edition_id == edition_id,
             deliveries.c.channel == channel,

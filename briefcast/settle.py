@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from briefcast.leases import Holder, holder_columns
 from briefcast.ledger import (
     FAILED,
     HELD,
@@ -27,9 +26,9 @@ from briefcast.ledger import (
     SENT,
     RunStillLive,
     deliveries,
+    live_holders,
 )
 from briefcast.ledger import now as utc_now
-from briefcast.tables import runs
 
 # The names operators type and read, and the ledger's own.
 STATE_NAMES = {
@@ -180,54 +179,16 @@ def refuse_live_runs(engine: Engine, where: RowFilter) -> None:
     """RunStillLive if a run that is still sending holds in-flight rows the filter names.
 
     That run records them itself when their answers come; settling them now could send
-    them twice.
+    them twice. A list of targets is checked in chunks, like the settlement itself.
     """
-    conditions = [*_scope(where), deliveries.c.state == IN_FLIGHT, runs.c.finished_at.is_(None)]
-    query = (
-        select(*holder_columns(), func.count(deliveries.c.id).label("rows"))
-        .select_from(deliveries.join(runs, runs.c.lease_id == deliveries.c.lease_id))
-        .where(*conditions)
-        .group_by(*holder_columns())
-    )
-    with engine.connect() as conn:
-        found = [(r.holder_run_id, Holder.of(r), r.rows) for r in conn.execute(query)]
-    live = [(run_id, holder, rows) for run_id, holder, rows in found if holder and holder.live]
-    if where.targets is not None:
-        live = _live_among(engine, where, live)
-    if live:
-        raise RunStillLive(
-            "; ".join(
-                f"{rows} of these deliveries are in flight in run {run_id}, which is still "
-                f"sending ({holder.describe()})"
-                for run_id, holder, rows in live
-            )
-            + ": it records them itself when it finishes. Wait for it, or stop it "
-            "(SIGTERM lets it finish what is on the wire), then look again."
-        )
-
-
-def _live_among(engine: Engine, where: RowFilter, live: list) -> list:
-    """Of the live runs, those holding one of the filter's targets (checked in chunks)."""
-    if not live:
-        return []
-    run_ids = {run_id for run_id, _, _ in live}
-    held: set[str] = set()
-    targets = iter(dict.fromkeys(where.targets or ()))
-    with engine.connect() as conn:
+    if where.targets is None:
+        live = live_holders(engine, *_scope(where))
+    else:
+        live, targets = [], iter(dict.fromkeys(where.targets))
         while chunk := list(islice(targets, CHUNK)):
-            held.update(
-                conn.scalars(
-                    select(runs.c.run_id)
-                    .select_from(deliveries.join(runs, runs.c.lease_id == deliveries.c.lease_id))
-                    .where(
-                        *_scope(where),
-                        deliveries.c.state == IN_FLIGHT,
-                        deliveries.c.target.in_(chunk),
-                        runs.c.run_id.in_(run_ids),
-                    )
-                )
-            )
-    return [entry for entry in live if entry[0] in held]
+            live += live_holders(engine, *_scope(where), deliveries.c.target.in_(chunk))
+    if live:
+        raise RunStillLive.holding(live)
 
 
 def _update(engine: Engine, condition: ColumnElement[bool], values: dict) -> list[str]:
