@@ -280,7 +280,7 @@ def _check_channel(
 ) -> Reconciled | None:
     """Ask the channel's provider, if its adapter can look; None when it cannot."""
     from briefcast import pipeline
-    from briefcast.channels.registry import load_registry
+    from briefcast.channels.registry import load_adapter
     from briefcast.models import RenderedEdition
 
     conf = settings.channels.get(channel)
@@ -289,8 +289,8 @@ def _check_channel(
     kind = conf.get("type", channel)
     kept = ledger.kept_content(edition_id)
     try:
-        can_look = hasattr(load_registry().get(kind), "find_sent")
-    except Exception:  # an adapter that is not installed cannot be asked
+        can_look = hasattr(load_adapter(kind), "find_sent")
+    except LookupError:  # an adapter that is not installed (or broken) cannot be asked
         return None
     if not can_look or kept is None:
         return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from briefcast.channels.base import Recipient
-from briefcast.channels.registry import load_registry
+from briefcast.channels.registry import load_adapter
 
 # briefcast web answers an unknown token with "This link doesn't work ... Nothing was changed."
 TEST_UNSUBSCRIBE_PATH = "/u/test-copy-unsubscribes-nobody"
@@ -20,7 +20,7 @@ TEST_UNSUBSCRIBE_PATH = "/u/test-copy-unsubscribes-nobody"
 def sends_email(settings, channel: str) -> bool:
     """Whether the configured channel's adapter delivers email (a test copy goes only there)."""
     try:
-        adapter = load_registry().get(settings.channels[channel].get("type", channel))
+        adapter = load_adapter(settings.channels[channel].get("type", channel))
     except (KeyError, LookupError):
         return True  # let the send report why the channel cannot start
     return bool(getattr(adapter, "sends_email", False))
