@@ -257,12 +257,18 @@ def remove(engine: Engine, address: str, reason: str = "removed by operator") ->
 
 
 def list_subscribers(engine: Engine, status: str | None = None) -> list[Subscriber]:
+    return list(iter_subscribers(engine, status))
+
+
+def iter_subscribers(engine: Engine, status: str | None = None) -> Iterator[Subscriber]:
+    """Every subscriber (or one status) in id order, read from the database as it goes."""
     query = select(subscribers).order_by(subscribers.c.id)
     if status is not None:
         _check_status(status)
         query = query.where(subscribers.c.status == status)
-    with engine.connect() as conn:
-        return [_subscriber(row) for row in conn.execute(query)]
+    with engine.connect().execution_options(yield_per=1000) as conn:
+        for row in conn.execute(query):
+            yield _subscriber(row)
 
 
 def active(engine: Engine) -> list[Subscriber]:
@@ -453,7 +459,7 @@ def export_csv(
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
     count = 0
-    for subscriber in list_subscribers(engine, status):
+    for subscriber in iter_subscribers(engine, status):  # a million rows: never all in memory
         values = []
         for column in EXPORT_COLUMNS:
             value = getattr(subscriber, column)
