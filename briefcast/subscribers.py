@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -368,18 +367,21 @@ def _csv_rows(handle: IO[str]) -> Iterator[tuple[int, str, str]]:
         yield row_line, address, name
 
 
-def _existing(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[str, bool]]:
-    """address_key → (status, added by this import) for the keys already stored."""
+def _existing(conn: Connection, keys: Iterable[str], stamp: datetime) -> dict[str, tuple]:
+    """address_key → (status, added by this import) for the keys already stored.
+
+    Every row an import adds carries the import's own ``created_at`` stamp, so a later
+    chunk tells "earlier in this file" from "already listed" without a set of them all.
+    """
     keys = list(keys)
     found: dict[str, tuple[str, bool]] = {}
     for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
         result = conn.execute(
-            select(subscribers.c.address_key, subscribers.c.status, subscribers.c.source).where(
-                subscribers.c.address_key.in_(chunk)
+            select(subscribers.c.address_key, subscribers.c.status, subscribers.c.created_at).where(
+                subscribers.c.address_key.in_(keys[start : start + 500])
             )
         )
-        found.update({key: (status, source) for key, status, source in result})
+        found.update({key: (status, _utc(created) == stamp) for key, status, created in result})
     return found
 
 
@@ -395,26 +397,19 @@ def import_csv(
     _check_status(status)
     path = Path(path)
     source = source or f"import:{path.name}"
-    # Rows this import adds carry a source unique to it until the end, so a later
-    # chunk can tell "earlier in this file" from "already listed".
-    marker = f"{source[:160]}#{uuid.uuid4().hex}"
+    stamp = now()  # every row of this import is created at this instant
     report = ImportReport()
     with path.open(newline="", encoding="utf-8-sig") as handle, engine.begin() as conn:
         rows = _csv_rows(handle)
         while chunk := list(itertools.islice(rows, CHUNK)):
-            report.imported += _import_chunk(conn, chunk, status, marker, report)
-        if report.imported:
-            conn.execute(
-                update(subscribers).where(subscribers.c.source == marker).values(source=source)
-            )
+            report.imported += _import_chunk(conn, chunk, status, source, stamp, report)
     report.duplicates.sort(key=lambda r: r.line)
     report.suppressed.sort(key=lambda r: r.line)
     return report
 
 
-def _import_chunk(conn, chunk, status: str, marker: str, report: ImportReport) -> int:
+def _import_chunk(conn, chunk, status: str, source: str, stamp, report: ImportReport) -> int:
     fresh: dict[str, tuple[int, dict]] = {}
-    stamp = now()
     for line, raw, name in chunk:
         if not raw:
             report.bad.append(BadRow(line, raw, "no address"))
@@ -427,10 +422,10 @@ def _import_chunk(conn, chunk, status: str, marker: str, report: ImportReport) -
         if _key(address) in fresh:
             report.duplicates.append(SkippedRow(line, address, "earlier in this file"))
             continue
-        fresh[_key(address)] = (line, _new_row(address, name, status, marker, None, stamp))
-    for key, (known, added_by) in _existing(conn, fresh).items():
+        fresh[_key(address)] = (line, _new_row(address, name, status, source, None, stamp))
+    for key, (known, this_import) in _existing(conn, fresh, stamp).items():
         line, row = fresh.pop(key)
-        if added_by == marker:
+        if this_import:
             report.duplicates.append(SkippedRow(line, row["address"], "earlier in this file"))
             continue
         target = report.suppressed if known in SUPPRESSED else report.duplicates
