@@ -423,16 +423,35 @@ def _import_chunk(conn, chunk, status: str, source: str, stamp, report: ImportRe
             report.duplicates.append(SkippedRow(line, address, "earlier in this file"))
             continue
         fresh[_key(address)] = (line, _new_row(address, name, status, source, None, stamp))
-    for key, (known, this_import) in _existing(conn, fresh, stamp).items():
-        line, row = fresh.pop(key)
+    if not fresh:
+        return 0
+    # One statement inserts the chunk; the addresses it skipped are already listed. Looking
+    # every address up first made PostgreSQL scan the growing table once per 500 rows.
+    insert_new = _insert_for(conn).on_conflict_do_nothing(index_elements=["address_key"])
+    added = set(
+        conn.execute(
+            insert_new.returning(subscribers.c.address_key),
+            [row for _, row in fresh.values()],
+        ).scalars()
+    )
+    skipped = [key for key in fresh if key not in added]
+    for key, (known, this_import) in _existing(conn, skipped, stamp).items():
+        line, row = fresh[key]
         if this_import:
             report.duplicates.append(SkippedRow(line, row["address"], "earlier in this file"))
             continue
         target = report.suppressed if known in SUPPRESSED else report.duplicates
         target.append(SkippedRow(line, row["address"], known))
-    if fresh:
-        conn.execute(insert(subscribers), [row for _, row in fresh.values()])
-    return len(fresh)
+    return len(added)
+
+
+def _insert_for(conn: Connection):
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(subscribers)
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
