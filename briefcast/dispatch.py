@@ -202,6 +202,7 @@ class _Dispatcher:
         self.gate = Gate(clock=lambda: time.monotonic() + self.skew)
         self.lock = threading.Lock()  # guards the report and the counters below
         self.size = max(1, getattr(adapter, "max_batch", 1))
+        self.claims_each = getattr(adapter, "claims_each", False)
         self.workers = concurrency_for(policy, channel, adapter)
         self.slots = threading.Semaphore(self.workers + 1)  # requests in flight or queued
         self.outstanding: deque[tuple[Future, set[str]]] = deque()
@@ -358,7 +359,10 @@ class _Dispatcher:
     def _send_batch(self, batch: list[Delivery]) -> None:
         size = len(batch)
         try:
-            self._send_claimed(batch)
+            if self.claims_each:
+                self._send_each(batch)
+            else:
+                self._send_claimed(batch)
         except Exception as exc:  # our side failed (the database): nothing of it was sent
             log.exception("%s: a request of %d could not be made", self.channel, size)
             with self.lock:
@@ -394,6 +398,37 @@ class _Dispatcher:
             with self.lock:
                 self.report.in_doubt += len(batch)
                 self.report.note(f"{len(batch)} in doubt: outcome not recorded: {exc}")
+
+    def _send_each(self, batch: list[Delivery]) -> None:
+        """A batch of an adapter that claims each delivery itself (``claims_each``)."""
+        remaining = batch
+        attempt = 0
+        while remaining:
+            attempt += 1
+            wait = self.gate.remaining()
+            if wait:
+                self.sleep(wait)
+            if self._halted():
+                self._not_sent(len(remaining))
+                if attempt > 1:  # released when they failed: back to pending already
+                    with self.lock:
+                        self.given_back += len(remaining)
+                return
+            handover = _Handover(self, attempt)
+            results = self._attempt(remaining, handover)
+            for delivery, result in zip(remaining, results, strict=True):
+                handover.done(delivery, result)  # what the adapter did not report itself
+            if handover.retry:
+                log.warning(
+                    "%s: %d deliveries hit a transient failure (attempt %d): %s",
+                    self.channel,
+                    len(handover.retry),
+                    attempt,
+                    handover.example,
+                )
+                if handover.pause:
+                    self.sleep(handover.pause)
+            remaining = handover.retry
 
     def _halted(self) -> bool:
         return self.stop.is_set() or self.refused is not None
@@ -463,8 +498,10 @@ class _Dispatcher:
             remaining = retry
         return [outcomes[d.target] for d in batch]
 
-    def _attempt(self, batch: list[Delivery]) -> list:
+    def _attempt(self, batch: list[Delivery], handover: _Handover | None = None) -> list:
         try:
+            if handover is not None:
+                return list(self.adapter.send(batch, handover))
             return list(self.adapter.send(batch))
         except DeliveryError as exc:
             return [exc] * len(batch)
@@ -527,6 +564,17 @@ class _Dispatcher:
             if out.released and self.given_back:
                 report.stopped = True
 
+    def _transient(self, outcome: object, attempt: int) -> float | None:
+        """The pause before retrying ``outcome``; None when it is final."""
+        if not isinstance(outcome, TransientError) or attempt >= self.policy.max_attempts:
+            return None
+        if isinstance(outcome, RateLimited):
+            if outcome.retry_after > self.policy.max_wait_seconds:
+                return None
+            self.gate.close_for(outcome.retry_after)
+            return outcome.retry_after
+        return backoff(self.policy, attempt)
+
     # -- the end ------------------------------------------------------------------------
     def _advance(self, count: int) -> None:
         if not count:
@@ -559,3 +607,97 @@ class _Dispatcher:
                 always=True,
             )
             log.warning("%s: stopped before the end of the edition", self.channel)
+
+
+class _Handover:
+    """One attempt of a ``claims_each`` adapter: a claim and a record per delivery.
+
+    ``claim`` takes the row (one durable UPDATE) when the adapter reaches its point
+    of no return; ``done`` records the outcome at once, or releases the row to be
+    retried. So a kill leaves in doubt only the messages the adapter was handing
+    over. Called from the adapter's threads; it never raises into them.
+    """
+
+    def __init__(self, dispatcher: _Dispatcher, attempt: int) -> None:
+        self.d = dispatcher
+        self.attempt = attempt
+        self.claimed: dict[str, int] = {}
+        self.reported: set[str] = set()  # claim refused, or outcome handled
+        self.retry: list[Delivery] = []
+        self.pause = 0.0
+        self.example: object = None
+        self.lock = threading.Lock()
+
+    def claim(self, delivery: Delivery) -> bool:
+        d = self.d
+        target = delivery.target
+        with self.lock:
+            if target in self.claimed:
+                return True
+        if d._halted():
+            self._refused(target)
+            d._not_sent(1)
+            return False
+        try:
+            got = d.ledger.claim_targets(d.edition_id, d.channel, [target])
+        except Exception as exc:  # our database: nothing of it goes out
+            log.exception("%s: could not claim %s", d.channel, target)
+            self._refused(target)
+            with d.lock:
+                d.report.failed += 1
+                d.report.note(f"{target}: not sent, could not claim it: {exc}")
+            return False
+        if not got:
+            self._refused(target)
+            d._lost([target])
+            return False
+        with self.lock:
+            self.claimed.update(got)
+        return True
+
+    def _refused(self, target: str) -> None:
+        with self.lock:
+            self.reported.add(target)
+
+    def done(self, delivery: Delivery, outcome: object) -> None:
+        d = self.d
+        target = delivery.target
+        with self.lock:
+            if target in self.reported:
+                return
+            self.reported.add(target)
+            row_id = self.claimed.get(target)
+        outcome = InDoubt() if outcome is None else outcome
+        try:
+            pause = d._transient(outcome, self.attempt)
+            if pause is not None:
+                if row_id is not None:  # surely not delivered: pending until the retry
+                    d.ledger.record(Outcomes([], [], [(row_id, str(outcome))], []))
+                    with self.lock:
+                        del self.claimed[target]
+                with self.lock:
+                    self.retry.append(delivery)
+                    self.pause = max(self.pause, pause)
+                    self.example = outcome
+                return
+            if row_id is None:
+                # Final before the point of no return (a refused recipient): claimed here
+                # only to record it. A receipt or a doubt without a claim is the adapter's
+                # bug; the ledger still gets the truth.
+                if isinstance(outcome, Receipt | InDoubt):
+                    log.error("%s: %s reported without a claim", d.channel, target)
+                got = d.ledger.claim_targets(d.edition_id, d.channel, [target])
+                if not got:
+                    d._lost([target])
+                    return
+                row_id = got[target]
+            d._record([delivery], {target: row_id}, [outcome])
+        except Exception as exc:  # our database: the outcome is not written
+            log.exception("%s: could not record the outcome of %s", d.channel, target)
+            with d.lock:
+                if row_id is None:
+                    d.report.failed += 1
+                    d.report.note(f"{target}: not sent: {exc}")
+                else:
+                    d.report.in_doubt += 1
+                    d.report.note(f"{target}: in doubt: outcome not recorded: {exc}")

@@ -22,6 +22,15 @@ adapter never touches the database.
 The dispatcher calls ``send`` from up to ``concurrency`` threads at once
 (``[dispatch] concurrency`` overrides the adapter's default), so an adapter
 whose default is above 1 keeps no per-call state on ``self``.
+
+By default the dispatcher claims a whole batch just before ``send``. An adapter
+whose batch is many separate messages (SMTP: one transaction per recipient) sets
+``claims_each = True`` and is called as ``send(batch, handover)``: it calls
+``handover.claim(delivery)`` at its point of no return (before the end of
+DATA) and goes no further with that delivery when it returns False, and
+``handover.done(delivery, outcome)`` as soon as the answer is known, before its
+connection moves on. So a crash leaves in doubt only the messages under way,
+not the batch.
 """
 
 from __future__ import annotations
@@ -77,6 +86,24 @@ class InDoubt:
 
 
 Outcome = Receipt | DeliveryError | InDoubt | None
+
+
+class Handover(Protocol):
+    """The dispatcher's side of a ``claims_each`` send (see the module docstring)."""
+
+    def claim(self, delivery: Delivery) -> bool: ...
+
+    def done(self, delivery: Delivery, outcome: Outcome) -> None: ...
+
+
+class TakeAll:
+    """A handover for calling ``send`` without a dispatcher (tests, tools): claims all."""
+
+    def claim(self, delivery: Delivery) -> bool:
+        return True
+
+    def done(self, delivery: Delivery, outcome: Outcome) -> None:
+        return None
 
 
 def size_of(items: object) -> int | None:

@@ -7,6 +7,14 @@ kept across batches, also when several threads send at once; a ``send`` shares
 its batch among them, each session sending message after message. Replies are
 judged per recipient: 4xx is transient, 5xx permanent for that recipient only.
 
+Each message is claimed on its own (``claims_each``): after the server took the
+recipient and the message text, and before the final "." that commits it, the
+adapter asks the dispatcher's handover to claim it, and reports its outcome
+before the session goes on to the next one. A kill therefore leaves in doubt
+only the messages whose DATA was under way, at most one per connection. A
+message whose claim is refused (another run took it, or the run is stopping) is
+abandoned by dropping the connection before the ".", so the server discards it.
+
 When a connection dies, what it already handed over stays delivered and what it
 had not started is returned as transient, for the dispatcher to retry. The one
 message whose DATA was under way is *in doubt* (the server may have queued it
@@ -17,6 +25,7 @@ flight for the operator rather than sending it twice.
 from __future__ import annotations
 
 import queue
+import re
 import smtplib
 import ssl
 import threading
@@ -27,10 +36,12 @@ from briefcast.channels.base import (
     BaseChannel,
     ChannelSettings,
     Delivery,
+    Handover,
     Outcome,
     Planned,
     Receipt,
     Recipient,
+    TakeAll,
     size_of,
 )
 from briefcast.channels.email_message import ascii_address, mailing_list
@@ -51,6 +62,7 @@ from briefcast.config import Secret
 from briefcast.models import RenderedEdition
 
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "plain": 25}
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
 class SmtpSettings(ChannelSettings):
@@ -79,12 +91,16 @@ class _Broken(Exception):
     """The session cannot go on.
 
     ``outcome`` is the current delivery's (None: in doubt); ``error`` is what the
-    deliveries nobody tried get.
+    deliveries nobody tried get. ``abandoned``: its claim was refused, so it was
+    never sent and there is nothing to report.
     """
 
-    def __init__(self, outcome: Outcome | None, error: DeliveryError) -> None:
+    def __init__(
+        self, outcome: Outcome | None, error: DeliveryError, abandoned: bool = False
+    ) -> None:
         self.outcome = outcome
         self.error = error
+        self.abandoned = abandoned
 
 
 def _reply_error(code: int, reply: bytes | str, where: str, stage: str) -> DeliveryError:
@@ -100,6 +116,7 @@ class SmtpChannel(BaseChannel):
     sends_email = True  # takes the [TEST] copy of a test send
     Settings = SmtpSettings
     max_batch = 50
+    claims_each = True
 
     def __init__(self, settings: SmtpSettings, context) -> None:
         super().__init__(settings, context)
@@ -206,8 +223,11 @@ class SmtpChannel(BaseChannel):
             raise
         return smtp
 
-    def _deliver(self, smtp: smtplib.SMTP, recipient: Recipient) -> Outcome | None:
+    def _deliver(
+        self, smtp: smtplib.SMTP, delivery: Delivery, handover: Handover
+    ) -> Outcome | None:
         """Hand one message over; raise _Broken when the session cannot continue."""
+        recipient: Recipient = delivery.payload
         address = ascii_address(recipient.email)
         international = not (address.isascii() and self.sender.isascii())
         options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
@@ -227,14 +247,23 @@ class SmtpChannel(BaseChannel):
             if code not in (250, 251):
                 return self._refused(smtp, code, reply, recipient, stage)
             stage = "DATA"
-            code, reply = smtp.data(data)
-        except smtplib.SMTPDataError as exc:  # DATA itself refused: nothing was sent
-            return self._refused(smtp, exc.smtp_code, exc.smtp_error, recipient, stage)
+            code, reply = smtp.docmd("DATA")
+            if code != 354:  # DATA itself refused: nothing was sent
+                return self._refused(smtp, code, reply, recipient, stage)
+            stage = "message"
+            smtp.send(_without_end(data))
+            if not handover.claim(delivery):
+                smtp.close()  # before the final ".": the server discards the message
+                error = TransientError("not sent: a claim was refused", channel="smtp")
+                raise _Broken(None, error, abandoned=True)
+            stage = "end of DATA"
+            smtp.send(b".\r\n")
+            code, reply = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             error = TransientError(
                 f"{recipient.email}: connection lost at {stage}: {exc}", channel="smtp"
             )
-            raise _broken(smtp, None if stage == "DATA" else error, error) from exc
+            raise _broken(smtp, None if stage == "end of DATA" else error, error) from exc
         if code != 250:
             return self._refused(smtp, code, reply, recipient, "message")
         return Receipt(provider_id=message_id, detail=f"{code} {reply.decode()}")
@@ -252,11 +281,14 @@ class SmtpChannel(BaseChannel):
         return error
 
     # -- sending --------------------------------------------------------------
-    def send(self, batch: Sequence[Delivery]) -> list[Outcome | None]:
+    def send(
+        self, batch: Sequence[Delivery], handover: Handover | None = None
+    ) -> list[Outcome | None]:
         """Share the batch among up to ``connections`` sessions, kept open across batches.
 
         Safe to call from several threads at once: they share the same sessions.
         """
+        handover = handover or TakeAll()
         if self.template is None:
             raise RuntimeError("plan() the edition before sending it")
         pending: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -282,13 +314,17 @@ class SmtpChannel(BaseChannel):
                     except queue.Empty:
                         alive = True
                         return
+                    delivery = batch[index]
                     try:
-                        outcomes[index] = self._deliver(smtp, batch[index].payload)
+                        outcomes[index] = self._deliver(smtp, delivery, handover)
                     except _Broken as broken:  # the session was closed by _broken()
                         outcomes[index] = broken.outcome
+                        if not broken.abandoned:
+                            handover.done(delivery, broken.outcome)
                         with lock:
                             failures.append(broken.error)
                         return
+                    handover.done(delivery, outcomes[index])
             finally:
                 self.sessions.give_back(smtp, alive)
 
@@ -362,6 +398,12 @@ class _Sessions:
             idle, self._idle = self._idle, []
         for smtp in idle:
             _quit(smtp)
+
+
+def _without_end(message: bytes) -> bytes:
+    """The message as DATA carries it, up to the final ".": dot-stuffed, ending in CRLF."""
+    stuffed = _LEADING_DOT.sub(b"..", message)
+    return stuffed if stuffed.endswith(b"\r\n") else stuffed + b"\r\n"
 
 
 def _usable(smtp: smtplib.SMTP) -> bool:

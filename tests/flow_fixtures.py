@@ -15,13 +15,13 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pytest
+from support import wait_for
 
 EDITION_DATE = date(2026, 3, 10)
 SUBSCRIBERS = ("ana@readers.example", "bruno@readers.example")
@@ -170,18 +170,6 @@ def prefect_harness_fixture(tmp_path_factory):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def wait_for(condition, *, timeout: float, what: str, every: float = 0.2):
-    """Poll ``condition`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(every)
 
 
 def run_artifacts(flow_run_id) -> dict[str, object]:

@@ -19,7 +19,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from fakes.sendgrid_server import FakeSendGrid
 from fakes.smtp_sink import SmtpSink
 from fakes.telegram_server import FakeTelegram
 from fakes.x_server import Account, FakeX, delay, drop, rate_limited
+from support import wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -275,15 +275,6 @@ def ledger_rows(data: Path, state: str) -> list[tuple[str, str]]:
             "SELECT channel, target FROM deliveries WHERE state = ? ORDER BY channel, seq",
             (state,),
         ).fetchall()
-
-
-def wait_for(condition, *, timeout: float, what: str, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(every)
-    return value
 
 
 # -- 1-3: faults on every provider, then the same edition again -----------------------------

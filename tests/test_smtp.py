@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 
 import pytest
@@ -9,7 +10,13 @@ from briefcast.channels.base import ChannelContext, Delivery
 from briefcast.channels.errors import AuthError, TransientError
 from briefcast.channels.smtp_mail import SmtpChannel, SmtpSettings
 from fakes.smtp_sink import SmtpSink, free_port
-from support import gazette_settings, make_edition, self_signed_certificate, server_tls
+from support import (
+    gazette_settings,
+    make_edition,
+    self_signed_certificate,
+    server_tls,
+    wait_for,
+)
 
 from briefcast import subscribers, tokens
 from briefcast.config import Dispatch, Settings
@@ -300,3 +307,67 @@ def test_starttls_required_but_not_offered(settings, ledger):
         report = send(settings, sink, recipients, ledger, security="starttls")
     assert report.failed == 1 and "does not offer STARTTLS" in report.errors[0]
     assert sink.received == []
+
+
+# -- the crash window: one message per connection, not the batch --------------------------
+def test_while_a_message_is_under_way_only_it_is_claimed_and_the_rest_are_recorded(
+    settings, ledger
+):
+    """The ledger at that moment is what a kill -9 would leave: one message in doubt."""
+    recipients = readers(settings, 12)
+    stuck = recipients[3].email
+    reports = []
+    with SmtpSink() as sink:
+        arrived, release = sink.hold(stuck)
+        sender = threading.Thread(
+            target=lambda: reports.append(send(settings, sink, recipients, ledger, connections=2))
+        )
+        sender.start()
+        try:
+            assert arrived.wait(30), "the held message never reached DATA"
+
+            def states():
+                rows = ledger.rows(EDITION, "smtp").values()
+                return Counter(r.state for r in rows)
+
+            wait_for(lambda: states()[SENT] == 11, timeout=30, what="the other 11 to be recorded")
+            rows = ledger.rows(EDITION, "smtp")
+            assert [t for t, r in rows.items() if r.state == "in_flight"] == [stuck]
+            assert states() == {SENT: 11, "in_flight": 1}
+        finally:
+            release.set()
+            sender.join(30)
+    assert reports[0].delivered == 12 and reports[0].in_doubt == 0
+    assert len(sink.messages_to(stuck)) == 1
+
+
+class RefuseSecond:
+    """A handover whose second claim is refused (another run took that row)."""
+
+    def __init__(self) -> None:
+        self.claims: list[str] = []
+        self.reported: list[tuple[str, object]] = []
+
+    def claim(self, delivery: Delivery) -> bool:
+        self.claims.append(delivery.target)
+        return len(self.claims) != 2
+
+    def done(self, delivery: Delivery, outcome) -> None:
+        self.reported.append((delivery.target, outcome))
+
+
+def test_a_message_whose_claim_is_refused_is_abandoned_before_the_end_of_data(settings):
+    recipients = readers(settings, 4)
+    handover = RefuseSecond()
+    with SmtpSink() as sink:
+        smtp = channel(settings, sink.port, recipients, connections=1)
+        smtp.plan(edition())
+        batch = [Delivery(r.email, r) for r in recipients]
+        outcomes = smtp.send(batch, handover)
+        smtp.close()
+    second = recipients[1].email
+    assert handover.claims == [r.email for r in recipients[:2]]  # stopped after the refusal
+    assert sink.messages_to(second) == []  # the server discarded it: no final "."
+    assert [r.rcpt_tos for r in sink.received] == [[recipients[0].email]]
+    assert [t for t, _ in handover.reported] == [recipients[0].email]  # reported at once
+    assert all(isinstance(o, TransientError) for o in outcomes[2:])  # for the next attempt

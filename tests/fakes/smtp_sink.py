@@ -6,6 +6,7 @@
         sink.reply("z@example.org", 451, at="data")
         sink.drop_at("w@example.org")             # the connection dies at RCPT TO for w, once
         sink.drop_at("v@example.org", at="data")  # queued, then dies before the 250 reply
+        arrived, release = sink.hold("u@example.org")  # its DATA waits for release.set()
 
 Optional STARTTLS (``tls_context``), implicit TLS (``ssl_context``) and AUTH
 (``credentials=(user, password)``; login failures answer 535); ``smtputf8=False``
@@ -13,6 +14,10 @@ leaves SMTPUTF8 out of EHLO, as many relays do. ``sink.fault_mix = FaultMix(...)
 draws a random fault or ghost for every message (tests/fakes/fault_mix.py): 451 at
 RCPT (rate limited), 451 after DATA, 421, no reply within the client's timeout, a
 dropped connection, or a ghost (queued, then the connection drops before the 250).
+
+A message counts as on the wire (``fault_mix.on_wire``) from its RCPT TO until the
+client has had its answer, which the server learns when the client speaks again
+on that connection (the next MAIL, RSET, NOOP or QUIT) or hangs up.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ import asyncio
 import itertools
 import socket
 import threading
-import weakref
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from email import policy
@@ -29,7 +33,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from .fault_mix import FaultMix
 
@@ -59,22 +63,56 @@ def _off_wire(holder: list) -> None:
         holder.pop().carry(-1)
 
 
+def _answered(session) -> None:
+    """The client spoke again or hung up: it has the answer to its last message."""
+    _off_wire(getattr(session, "on_wire", []))
+
+
+class _Server(SMTP):
+    def connection_lost(self, error) -> None:
+        if self.session is not None:
+            _answered(self.session)
+        super().connection_lost(error)
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _Server(self.handler, **self.SMTP_kwargs)
+
+
 class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
         self.numbers = itertools.count(1)
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        _answered(session)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RSET(self, server, session, envelope):
+        _answered(session)
+        return "250 OK"
+
+    async def handle_NOOP(self, server, session, envelope, arg):
+        _answered(session)
+        return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope):
+        _answered(session)
+        return "221 Bye"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         key = address.lower()
         sink = self.sink
         mix = sink.fault_mix
         if mix is not None and not envelope.rcpt_tos and not hasattr(envelope, "fate"):
-            mix.carry(1)  # a message on the wire until its answer (or its connection) is gone
-            envelope.on_wire = [mix]
-            weakref.finalize(envelope, _off_wire, envelope.on_wire)
+            mix.carry(1)  # a message on the wire until the client has its answer
+            session.on_wire = [mix]
             envelope.fate = mix.draw()
-            if envelope.fate in ("429", "503", "reset"):
-                _off_wire(envelope.on_wire)
+            if envelope.fate in ("429", "503", "reset"):  # refused before DATA: not sent
+                _off_wire(session.on_wire)
             if envelope.fate == "429":
                 return "451 4.7.1 too many messages, slow down"
             if envelope.fate == "503":
@@ -96,13 +134,14 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        try:
-            return await self._data(server, session, envelope)
-        finally:
-            _off_wire(getattr(envelope, "on_wire", []))
-
-    async def _data(self, server, session, envelope):
         sink = self.sink
+        held = next(
+            (sink.holds[r.lower()] for r in envelope.rcpt_tos if r.lower() in sink.holds), None
+        )
+        if held is not None:
+            arrived, release = held
+            arrived.set()
+            await asyncio.to_thread(release.wait)
         fate = getattr(envelope, "fate", None)
         if fate == "stall":
             await asyncio.sleep(sink.fault_mix.stall_seconds)
@@ -161,6 +200,7 @@ class SmtpSink:
         self.data_script: defaultdict[str, deque] = defaultdict(deque)
         self.drops: set[str] = set()
         self.data_drops: set[str] = set()
+        self.holds: dict[str, tuple[threading.Event, threading.Event]] = {}
         self.logins: list[str] = []
         self.fault_mix: FaultMix | None = None
         self.login_attempts = 0  # failed ones included
@@ -173,7 +213,7 @@ class SmtpSink:
                 auth_required=True,
                 auth_require_tls=tls_context is not None or ssl_context is not None,
             )
-        self.controller = Controller(
+        self.controller = _Controller(
             _Handler(self),
             hostname="127.0.0.1",
             port=self.port,
@@ -203,9 +243,6 @@ class SmtpSink:
         self.controller.start()
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.controller.stop()
-
     def reply(self, address: str, *codes: int, at: str = "rcpt") -> None:
         script = self.rcpt_script if at == "rcpt" else self.data_script
         with self.lock:
@@ -215,6 +252,18 @@ class SmtpSink:
         """Kill the connection at RCPT TO for ``address`` (or after its DATA, once queued)."""
         with self.lock:
             (self.drops if at == "rcpt" else self.data_drops).add(address.lower())
+
+    def hold(self, address: str) -> tuple[threading.Event, threading.Event]:
+        """Hold the DATA of ``address``'s message: (set when it arrived, set it to answer)."""
+        held = threading.Event(), threading.Event()
+        with self.lock:
+            self.holds[address.lower()] = held
+        return held
+
+    def __exit__(self, *exc) -> None:
+        for _, release in list(self.holds.values()):
+            release.set()
+        self.controller.stop()
 
     def messages_to(self, address: str) -> list[Received]:
         return [r for r in self.received if address.lower() in (a.lower() for a in r.rcpt_tos)]
