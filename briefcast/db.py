@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import threading
+import weakref
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,7 +14,23 @@ from sqlalchemy import Engine, create_engine, event
 
 from briefcast.tables import metadata
 
-__all__ = ["get_engine", "metadata"]
+__all__ = ["get_engine", "metadata", "one_writer"]
+
+_writers: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_writers_lock = threading.Lock()
+
+
+def one_writer(engine: Engine) -> contextlib.AbstractContextManager:
+    """Hold while writing to a SQLite database from one of several threads.
+
+    SQLite lets one writer in at a time and puts the others to sleep in its busy
+    handler (1 ms, then 2, 5, 10...), which costs more than the write; threads of
+    one process queue on a lock instead. PostgreSQL locks rows, not the database.
+    """
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    with _writers_lock:
+        return _writers.setdefault(engine, threading.Lock())
 
 
 def _private_sqlite_file(name: str) -> None:

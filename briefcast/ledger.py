@@ -42,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
+from briefcast.db import one_writer
 from briefcast.leases import LEASE_SECONDS, Holder, Lease, holder_columns
 from briefcast.tables import deliveries, edition_contents, edition_stories, runs
 
@@ -163,7 +164,7 @@ class Ledger:
         never sent twice. A kill -9 loses nothing either way.
         """
         relaxed = not durable and self._dialect == "sqlite"
-        with self.engine.connect() as conn:
+        with one_writer(self.engine), self.engine.connect() as conn:
             if relaxed:  # for this transaction only; the connection goes back as it was
                 conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
                 conn.commit()
