@@ -7,7 +7,9 @@ into requests of the adapter's ``max_batch``. Up to ``concurrency`` requests
 are in flight at once, each on its own thread: claim (one UPDATE, immediately
 before the request), send, record its outcomes (one small transaction, as soon
 as they are known). So after a kill -9 the rows in doubt are at most those
-whose request was on the wire.
+whose request was on the wire. An adapter whose batch is many separate
+messages (SMTP, ``claims_each``) claims and records each message itself
+through a :class:`_Handover`, at its point of no return.
 
 Provider waits (429) close a gate that every sender of the channel waits on;
 transient failures are retried with capped, jittered exponential backoff;

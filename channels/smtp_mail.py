@@ -74,7 +74,13 @@ class SmtpSettings(ChannelSettings):
     password: Secret | None = None
     timeout_seconds: float = Field(30.0, gt=0)
     connections: int = Field(2, ge=1, le=20, description="SMTP sessions used in parallel.")
-    max_batch: int = Field(50, ge=1, le=1000)
+    max_batch: int = Field(
+        50,
+        ge=1,
+        le=1000,
+        description="Recipients handed to the sessions together (each message is still "
+        "claimed and recorded on its own).",
+    )
     from_email: str = Field("", description="Default: publication.sender_email.")
     from_name: str | None = Field(None, description="Default: publication.sender_name.")
     unsubscribe_mailto: str = Field("", description="Also offer a mailto: in List-Unsubscribe.")
