@@ -371,3 +371,37 @@ def test_a_message_whose_claim_is_refused_is_abandoned_before_the_end_of_data(se
     assert [r.rcpt_tos for r in sink.received] == [[recipients[0].email]]
     assert [t for t, _ in handover.reported] == [recipients[0].email]  # reported at once
     assert all(isinstance(o, TransientError) for o in outcomes[2:])  # for the next attempt
+
+
+def test_a_stop_lets_the_message_on_the_wire_finish_and_claims_no_more(settings, ledger):
+    """SIGTERM mid-batch: the held message is answered and recorded; the others stay pending,
+    none in doubt, and the next run sends each of them once."""
+    recipients = readers(settings, 20)
+    stuck = recipients[2].email
+    stop = threading.Event()
+    reports = []
+    with SmtpSink() as sink:
+        arrived, release = sink.hold(stuck)
+
+        def run() -> None:
+            smtp = channel(settings, sink.port, recipients, connections=2)
+            reports.append(dispatch_channel(smtp, "smtp", edition(), ledger, FAST, stop=stop))
+
+        sender = threading.Thread(target=run)
+        sender.start()
+        assert arrived.wait(30), "the held message never reached the end of DATA"
+        stop.set()
+        release.set()
+        sender.join(30)
+        stopped = reports[0]
+        states = Counter(r.state for r in ledger.rows(EDITION, "smtp").values())
+        assert stopped.stopped and stopped.in_doubt == 0
+        assert len(sink.messages_to(stuck)) == 1
+        assert states == {SENT: len(sink.received), "pending": 20 - len(sink.received)}
+        assert len(sink.received) < 20
+
+        rerun = send(settings, sink, recipients, ledger)
+    assert rerun.delivered == 20 - stopped.delivered and rerun.skipped == stopped.delivered
+    assert Counter(a for r in sink.received for a in r.rcpt_tos) == Counter(
+        r.email for r in recipients
+    )
