@@ -17,9 +17,10 @@ abandoned by dropping the connection before the ".", so the server discards it.
 
 When a connection dies, what it already handed over stays delivered and what it
 had not started is returned as transient, for the dispatcher to retry. The one
-message whose DATA was under way is *in doubt* (the server may have queued it
-before the line went dead); it is returned as ``None`` so the ledger keeps it in
-flight for the operator rather than sending it twice.
+message whose final "." had gone out is *in doubt* (the server may have queued
+it before the line went dead): the ledger keeps it in flight for the operator
+rather than sending it twice. A line lost before the "." loses nothing: the
+server discards a message it did not see end.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from briefcast.channels.base import (
     ChannelSettings,
     Delivery,
     Handover,
+    InDoubt,
     Outcome,
     Planned,
     Receipt,
@@ -97,7 +99,7 @@ class SmtpSettings(ChannelSettings):
 class _Broken(Exception):
     """The session cannot go on.
 
-    ``outcome`` is the current delivery's (None: in doubt); ``error`` is what the
+    ``outcome`` is the current delivery's; ``error`` is what the
     deliveries nobody tried get. ``abandoned``: its claim was refused, so it was
     never sent and there is nothing to report.
     """
@@ -273,7 +275,10 @@ class SmtpChannel(BaseChannel):
             error = TransientError(
                 f"{recipient.email}: connection lost at {stage}: {exc}", channel="smtp"
             )
-            raise _broken(smtp, None if stage == "end of DATA" else error, error) from exc
+            if stage == "end of DATA":  # the server may have queued it
+                what = "no answer" if isinstance(exc, TimeoutError) else f"connection lost ({exc})"
+                raise _broken(smtp, InDoubt(f"{what} after the end of DATA"), error) from exc
+            raise _broken(smtp, error, error) from exc
         if code != 250:
             return self._refused(smtp, code, reply, recipient, "message")
         return Receipt(provider_id=message_id, detail=f"{code} {reply.decode()}")
