@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import (
     ColumnElement,
@@ -69,6 +70,43 @@ OPERATOR_RECEIPT = "resolved-by-operator"  # settled as sent by hand, without th
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+# Statements for one message at a time (SMTP claims and records each message), built
+# once: building a SQLAlchemy statement costs more than running it on SQLite.
+_CLAIM_ONE = (
+    update(deliveries)
+    .where(
+        deliveries.c.edition_id == bindparam("b_edition"),
+        deliveries.c.channel == bindparam("b_channel"),
+        deliveries.c.target == bindparam("b_target"),
+        deliveries.c.state == PENDING,
+    )
+    .values(
+        state=IN_FLIGHT,
+        run_id=bindparam("b_run"),
+        lease_id=bindparam("b_lease"),
+        error=None,
+        attempts=deliveries.c.attempts + 1,
+        updated_at=bindparam("b_now"),
+    )
+    .returning(deliveries.c.id, deliveries.c.target)
+)
+
+
+@lru_cache(maxsize=32)
+def _outcome_statement(state: str, column: str, leased: bool, **values):
+    """UPDATE one in-flight row (``row_id``) to ``state`` with ``column`` = ``value``."""
+    guard = [deliveries.c.id == bindparam("b_row_id"), deliveries.c.state == IN_FLIGHT]
+    if leased:
+        guard.append(deliveries.c.lease_id == bindparam("b_lease"))
+    return (
+        update(deliveries)
+        .where(*guard)
+        .values(
+            state=state, updated_at=bindparam("b_now"), **{column: bindparam("b_value")}, **values
+        )
+    )
 
 
 class RunStillLive(RuntimeError):
@@ -289,6 +327,8 @@ class Ledger:
         """``column IN values`` with one bound parameter (an array or JSON), not one per value:
         a request's 1000 targets cost one bind, and the statement is compiled once."""
         values = list(values)
+        if len(values) == 1:  # one message at a time (SMTP): the plain, cheapest form
+            return column == values[0]
         if self._dialect == "postgresql":
             kind = Integer if isinstance(column.type, Integer) else String
             return column == any_(bindparam(None, values, type_=ARRAY(kind)))
@@ -322,6 +362,11 @@ class Ledger:
         """Atomically move these pending rows to in_flight for this run; target → row id."""
         if not targets:
             return {}
+        if len(targets) == 1:  # one message at a time (SMTP): a statement built once
+            params = {"b_edition": edition_id, "b_channel": channel, "b_target": targets[0]}
+            params.update(b_run=self.run_id, b_lease=self.lease_id, b_now=now())
+            with self._transaction(durable=True) as conn:
+                return {target: row_id for row_id, target in conn.execute(_CLAIM_ONE, params)}
         condition = and_(
             deliveries.c.edition_id == edition_id,
             deliveries.c.channel == channel,
@@ -354,22 +399,24 @@ class Ledger:
         """Rows that share the value in one UPDATE … WHERE id IN; differing ones executemany."""
         if not pairs:
             return
-        guard = (deliveries.c.state == IN_FLIGHT,)
-        if self.lease_id is not None:
-            guard += (deliveries.c.lease_id == self.lease_id,)
         distinct = {value for _, value in pairs}
-        if len(distinct) == 1:
+        if len(distinct) == 1 and len(pairs) > 1:
+            guard = (deliveries.c.state == IN_FLIGHT,)
+            if self.lease_id is not None:
+                guard += (deliveries.c.lease_id == self.lease_id,)
             conn.execute(
                 update(deliveries)
                 .where(self._among(deliveries.c.id, [i for i, _ in pairs]), *guard)
                 .values(state=state, updated_at=stamp, **{column: distinct.pop()}, **values)
             )
             return
+        statement = _outcome_statement(state, column, self.lease_id is not None, **values)
         conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == bindparam("row_id"), *guard)
-            .values(state=state, updated_at=stamp, **{column: bindparam("value")}, **values),
-            [{"row_id": i, "value": v} for i, v in pairs],
+            statement,
+            [
+                {"b_row_id": i, "b_value": v, "b_lease": self.lease_id, "b_now": stamp}
+                for i, v in pairs
+            ],
         )
 
     def release(self, ids: Iterable[int], error: str) -> None:
