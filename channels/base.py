@@ -89,7 +89,13 @@ Outcome = Receipt | DeliveryError | InDoubt | None
 
 
 class Handover(Protocol):
-    """The dispatcher's side of a ``claims_each`` send (see the module docstring)."""
+    """The dispatcher's side of a ``claims_each`` send (see the module docstring).
+
+    ``reserve(delivery)`` may be called a step before ``claim`` to start the claim
+    early; the adapter must still call ``claim`` (or ``done``) for it.
+    """
+
+    def reserve(self, delivery: Delivery) -> None: ...
 
     def claim(self, delivery: Delivery) -> bool: ...
 
@@ -98,6 +104,9 @@ class Handover(Protocol):
 
 class TakeAll:
     """A handover for calling ``send`` without a dispatcher (tests, tools): claims all."""
+
+    def reserve(self, delivery: Delivery) -> None:
+        return None
 
     def claim(self, delivery: Delivery) -> bool:
         return True

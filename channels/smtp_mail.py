@@ -259,6 +259,7 @@ class SmtpChannel(BaseChannel):
             if code not in (250, 251):
                 return self._refused(smtp, code, reply, recipient, stage)
             stage = "DATA"
+            handover.reserve(delivery)  # its disk flush overlaps DATA and the message text
             code, reply = smtp.docmd("DATA")
             if code != 354:  # DATA itself refused: nothing was sent
                 return self._refused(smtp, code, reply, recipient, stage)

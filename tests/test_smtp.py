@@ -348,6 +348,9 @@ class RefuseSecond:
         self.claims: list[str] = []
         self.reported: list[tuple[str, object]] = []
 
+    def reserve(self, delivery: Delivery) -> None:
+        return None
+
     def claim(self, delivery: Delivery) -> bool:
         self.claims.append(delivery.target)
         return len(self.claims) != 2
