@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextvars
 import itertools
 import logging
+import queue
 import random
 import threading
 import time
@@ -205,8 +206,7 @@ class _Dispatcher:
         self.lock = threading.Lock()  # guards the report and the counters below
         self.size = max(1, getattr(adapter, "max_batch", 1))
         self.claims_each = getattr(adapter, "claims_each", False)
-        # claims_each: the claims adapters reserve ahead run here, one at a time.
-        self.claimer = ThreadPoolExecutor(1, thread_name_prefix=f"claim-{channel}")
+        self.claims = _ClaimThread(self)  # claims_each: the per-message claims
         self.workers = concurrency_for(policy, channel, adapter)
         self.slots = threading.Semaphore(self.workers + 1)  # requests in flight or queued
         self.outstanding: deque[tuple[Future, set[str]]] = deque()
@@ -243,7 +243,7 @@ class _Dispatcher:
                         batch = []
             if batch:
                 self._submit(pool, batch, first)
-        self.claimer.shutdown()
+        self.claims.close()
         self._finish()
 
     def _prepare(self, page: list[Delivery]) -> list[Delivery]:
@@ -640,40 +640,20 @@ class _Handover:
         with self.lock:
             if delivery.target in self.claiming or delivery.target in self.claimed:
                 return
-            run = contextvars.copy_context().run
-            self.claiming[delivery.target] = self.d.claimer.submit(run, self._claim, delivery)
+            self.claiming[delivery.target] = self.d.claims.submit(self, delivery)
 
     def claim(self, delivery: Delivery) -> bool:
         with self.lock:
-            reserved = self.claiming.pop(delivery.target, None)
-        return reserved.result() if reserved is not None else self._claim(delivery)
-
-    def _claim(self, delivery: Delivery) -> bool:
-        d = self.d
-        target = delivery.target
-        with self.lock:
-            if target in self.claimed:
+            if delivery.target in self.claimed:
                 return True
-        if d._halted():
-            self._refused(target)
-            d._not_sent(1)
-            return False
-        try:
-            got = d.ledger.claim_targets(d.edition_id, d.channel, [target])
-        except Exception as exc:  # our database: nothing of it goes out
-            log.exception("%s: could not claim %s", d.channel, target)
-            self._refused(target)
-            with d.lock:
-                d.report.failed += 1
-                d.report.note(f"{target}: not sent, could not claim it: {exc}")
-            return False
-        if not got:
-            self._refused(target)
-            d._lost([target])
-            return False
+            reserved = self.claiming.pop(delivery.target, None)
+        if reserved is None:
+            reserved = self.d.claims.submit(self, delivery)
+        return reserved.result()
+
+    def took(self, target: str, row_id: int) -> None:
         with self.lock:
-            self.claimed.update(got)
-        return True
+            self.claimed[target] = row_id
 
     def _refused(self, target: str) -> None:
         with self.lock:
@@ -725,3 +705,83 @@ class _Handover:
                 else:
                     d.report.in_doubt += 1
                     d.report.note(f"{target}: in doubt: outcome not recorded: {exc}")
+
+
+class _ClaimThread:
+    """Per-message claims (``claims_each``), made on one thread of their own.
+
+    Claims waiting while one is being flushed to disk are made together in the next
+    transaction, so a slow disk flush is shared rather than paid by each message
+    (a group commit). A claim is made only after its reservation: a stop in
+    between refuses it, and a row another run took is counted as that run left it.
+    """
+
+    def __init__(self, dispatcher: _Dispatcher) -> None:
+        self.d = dispatcher
+        self.waiting: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def submit(self, handover: _Handover, delivery: Delivery) -> Future:
+        future: Future = Future()
+        with self.lock:
+            if self.thread is None:
+                run = contextvars.copy_context().run  # Prefect's run logger follows the context
+                name = f"claim-{self.d.channel}"
+                self.thread = threading.Thread(target=run, args=(self._loop,), name=name)
+                self.thread.daemon = True
+                self.thread.start()
+        self.waiting.put((handover, delivery, future))
+        return future
+
+    def close(self) -> None:
+        with self.lock:
+            thread, self.thread = self.thread, None
+        if thread is not None:
+            self.waiting.put(None)
+            thread.join()
+
+    def _loop(self) -> None:
+        while (first := self.waiting.get()) is not None:
+            group = [first]
+            while True:
+                try:
+                    item = self.waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self.waiting.put(None)  # closing: after this group
+                    break
+                group.append(item)
+            self._claim(group)
+
+    def _claim(self, group: list[tuple[_Handover, Delivery, Future]]) -> None:
+        d = self.d
+        targets = [delivery.target for _, delivery, _ in group]
+        got: dict[str, int] = {}
+        problem = None
+        halted = d._halted()
+        if halted:
+            d._not_sent(len(group))
+        else:
+            try:
+                got = d.ledger.claim_targets(d.edition_id, d.channel, targets)
+            except Exception as exc:  # our database: none of them goes out
+                log.exception("%s: could not claim %d deliveries", d.channel, len(group))
+                problem = exc
+        lost = []
+        for handover, delivery, future in group:
+            target = delivery.target
+            if target in got:
+                handover.took(target, got[target])
+            else:
+                handover._refused(target)
+                if problem is None and not halted:
+                    lost.append(target)
+            future.set_result(target in got)
+        if problem is not None:
+            with d.lock:
+                d.report.failed += len(group)
+                d.report.note(f"{len(group)} not sent, could not claim them: {problem}")
+        if lost:
+            d._lost(lost)
