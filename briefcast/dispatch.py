@@ -655,7 +655,7 @@ class _Handover:
         with self.lock:
             self.claimed[target] = row_id
 
-    def _refused(self, target: str) -> None:
+    def refused(self, target: str) -> None:
         with self.lock:
             self.reported.add(target)
 
@@ -753,7 +753,14 @@ class _ClaimThread:
                     self.waiting.put(None)  # closing: after this group
                     break
                 group.append(item)
-            self._claim(group)
+            try:
+                self._claim(group)
+            except Exception:  # never leave a sender waiting on its claim
+                log.exception("%s: claims failed", self.d.channel)
+            finally:
+                for _, _, future in group:
+                    if not future.done():
+                        future.set_result(False)
 
     def _claim(self, group: list[tuple[_Handover, Delivery, Future]]) -> None:
         d = self.d
@@ -775,7 +782,7 @@ class _ClaimThread:
             if target in got:
                 handover.took(target, got[target])
             else:
-                handover._refused(target)
+                handover.refused(target)
                 if problem is None and not halted:
                     lost.append(target)
             future.set_result(target in got)
