@@ -12,6 +12,7 @@ served twice, or the CLI failed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import sys
@@ -92,9 +93,9 @@ def sendgrid_part(args) -> bool:
 def smtp_part(args) -> bool:
     ok = True
     rows = []
-    for db in args.db:
-        print(f"smtp: {args.smtp_messages} messages on {db} ...")
-        r = smtp_run.run(args.smtp_messages, db, args.smtp_connections)
+    for db, claims in itertools.product(args.db, args.smtp_claims):
+        print(f"smtp: {args.smtp_messages} messages on {db}, claims {claims} ...")
+        r = smtp_run.run(args.smtp_messages, db, args.smtp_connections, claims)
         check = "ok" if r.ok else f"missing {r.missing}, duplicates {r.duplicates}"
         if r.returncode:
             check += f", exit {r.returncode}"
@@ -104,6 +105,7 @@ def smtp_part(args) -> bool:
             [
                 f"{r.messages:,}",
                 db,
+                claims,
                 str(r.connections),
                 f"{r.message_bytes / 1024:.0f}",
                 f"{r.wall:.1f}",
@@ -116,6 +118,7 @@ def smtp_part(args) -> bool:
     headers = [
         "messages",
         "db",
+        "claims",
         "connections",
         "KiB/msg",
         "CLI wall s",
@@ -155,6 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=50, help="SendGrid latency (50)")
     parser.add_argument("--smtp-messages", type=int, default=2000, help="(2000)")
     parser.add_argument("--smtp-connections", type=int, default=2, help="(2, the default)")
+    parser.add_argument(
+        "--smtp-claims",
+        nargs="+",
+        choices=["each", "batch"],
+        default=["each"],
+        help="[channels.smtp] claims: each (the default) and/or batch",
+    )
     parser.add_argument("--render-articles", type=int, default=50, help="(50)")
     parser.add_argument("--profile", action="store_true", help="profile the render")
     parser.add_argument(

@@ -54,7 +54,7 @@ def _rate(sink: SmtpSinkStandIn) -> float:
     return (sink.messages - 1) / span if span > 0 else 0.0
 
 
-def run(messages: int, db: str, connections: int = 2) -> SmtpResult:
+def run(messages: int, db: str, connections: int = 2, claims: str = "each") -> SmtpResult:
     with tempfile.TemporaryDirectory(prefix="briefcast-bench-") as tmp, SmtpSinkStandIn() as sink:
         folder = Path(tmp)
         with database(db, folder) as url:
@@ -64,6 +64,7 @@ def run(messages: int, db: str, connections: int = 2) -> SmtpResult:
                 f"port = {sink.port}\n"
                 'security = "plain"\n'
                 f"connections = {connections}\n"
+                f'claims = "{claims}"\n'
             )
             config = write_config(folder, url, channels)
             addresses, _ = import_subscribers(folder, config, messages)

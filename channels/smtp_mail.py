@@ -25,6 +25,7 @@ server discards a message it did not see end.
 
 from __future__ import annotations
 
+import logging
 import queue
 import re
 import smtplib
@@ -64,6 +65,8 @@ from pydantic import Field, model_validator
 from briefcast.config import Secret
 from briefcast.models import RenderedEdition
 
+log = logging.getLogger("briefcast.channels.smtp")
+
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "plain": 25}
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
@@ -76,6 +79,12 @@ class SmtpSettings(ChannelSettings):
     password: Secret | None = None
     timeout_seconds: float = Field(30.0, gt=0)
     connections: int = Field(2, ge=1, le=20, description="SMTP sessions used in parallel.")
+    claims: Literal["each", "batch"] = Field(
+        "each",
+        description='"each": a message is claimed just before its final "." (a crash leaves '
+        'at most one per connection in doubt); "batch": max_batch at once, faster on a slow '
+        "disk, but a crash leaves the whole batch in doubt.",
+    )
     max_batch: int = Field(
         50,
         ge=1,
@@ -130,6 +139,12 @@ class SmtpChannel(BaseChannel):
     def __init__(self, settings: SmtpSettings, context) -> None:
         super().__init__(settings, context)
         self.max_batch = settings.max_batch
+        self.claims_each = settings.claims == "each"
+        if not self.claims_each:
+            log.warning(
+                'smtp: claims = "batch": a crash leaves up to %d messages in doubt',
+                self.max_batch,
+            )
         self.edition: RenderedEdition | None = None
         self.template: MimeTemplate | None = None
         self.sessions = _Sessions(self._connect, settings.connections)

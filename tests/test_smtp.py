@@ -408,3 +408,16 @@ def test_a_stop_lets_the_message_on_the_wire_finish_and_claims_no_more(settings,
     assert Counter(a for r in sink.received for a in r.rcpt_tos) == Counter(
         r.email for r in recipients
     )
+
+
+def test_batch_claims_are_an_explicit_opt_in_that_warns_and_still_sends_each_once(
+    settings, ledger, caplog
+):
+    recipients = readers(settings, 30)
+    with SmtpSink() as sink:
+        report = send(settings, sink, recipients, ledger, claims="batch", max_batch=10)
+    assert report.delivered == 30
+    assert sorted(a for r in sink.received for a in r.rcpt_tos) == sorted(
+        r.email for r in recipients
+    )
+    assert 'claims = "batch": a crash leaves up to 10 messages in doubt' in caplog.text
