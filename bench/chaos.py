@@ -11,7 +11,8 @@
 3. ``--kills`` times: ``briefcast run``, killed with SIGKILL at a random moment
    once requests flow (channels send at the same time; the X thread and the
    Telegram chats, a few messages each, are done within the first run). At each
-   kill: the deliveries the fakes were handling (on the wire) next to the rows
+   kill (the run frozen first): the deliveries on the wire (sent, and the client has not
+   had its answer) next to the rows
    the kill left in doubt.
 4. The operator follows the CLI's advice: the in-doubt rows are checked against
    what each fake recorded (as one reads a provider's dashboard) and settled
@@ -415,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
                 for line in process.stdout.read().splitlines()[-12:]:
                     log(f"  | {line[:160]}")
                 continue
+            # Frozen first, so nothing moves on the client's side between the count and the
+            # kill; a request stays on the wire at a fake until the client has its answer.
+            process.send_signal(signal.SIGSTOP)
             wire = fakes.on_wire()
             kill(process)
             time.sleep(CLIENT_TIMEOUT + 2)  # let the fakes finish what the dead client sent

@@ -75,13 +75,31 @@ class FaultMix:
             self._on_wire += deliveries
 
     @contextmanager
-    def wire(self):
-        """While a request is handled: ``wire.carry(n)`` counts its n deliveries as on the wire."""
+    def wire(self, connection=None):
+        """While a request is handled: ``wire.carry(n)`` counts its n deliveries as on the wire.
+
+        With ``connection`` (the server's handler of that connection) they stay on the
+        wire until the client has had the answer, which a server learns when the client
+        sends its next request on that connection or hangs up (:func:`answered`).
+        """
+        if connection is not None:
+            answered(connection)
         request = _Request(self)
         try:
             yield request
         finally:
-            self.carry(-request.carried)
+            if connection is None:
+                self.carry(-request.carried)
+            else:
+                connection.on_wire = request
+
+
+def answered(connection) -> None:
+    """The client spoke again on ``connection``, or hung up: its last request is off the wire."""
+    request = getattr(connection, "on_wire", None)
+    if request is not None:
+        connection.on_wire = None
+        request.mix.carry(-request.carried)
 
 
 class _Request:

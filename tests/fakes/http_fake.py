@@ -9,6 +9,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
+from .fault_mix import answered
+
 
 class FakeHTTPServer:
     """Control of a fake that answers over HTTP.
@@ -52,6 +54,10 @@ class FakeHTTPServer:
 
 class JsonHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def finish(self) -> None:
+        answered(self)  # what this connection carried is off the wire
+        super().finish()
 
     def log_message(self, format, *args) -> None:  # keep test output quiet
         return

@@ -40,7 +40,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .fault_mix import FaultMix
+from .fault_mix import FaultMix, answered
 
 MAX_BODY = 30 * 1024 * 1024
 RESERVED_HEADERS = {
@@ -377,13 +377,17 @@ class FakeSendGrid:
             def log_message(self, *args) -> None:  # keep test output quiet
                 return
 
+            def finish(self) -> None:
+                answered(self)
+                super().finish()
+
             def do_POST(self) -> None:
                 mix = fake.fault_mix
                 with fake._lock:
                     fake.in_flight += 1
                     fake.peak_in_flight = max(fake.peak_in_flight, fake.in_flight)
                 try:
-                    with mix.wire() if mix else contextlib.nullcontext() as self.wire:
+                    with mix.wire(self) if mix else contextlib.nullcontext() as self.wire:
                         fake._handle(self)
                 finally:
                     with fake._lock:

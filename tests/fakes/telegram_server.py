@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from .fault_mix import FaultMix
+from .fault_mix import FaultMix, answered
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -278,12 +278,16 @@ class FakeTelegram:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            def finish(self) -> None:
+                answered(self)
+                super().finish()
+
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 params = _parse_body(self.headers.get("Content-Type", ""), body)
                 mix = fake.fault_mix if self.path.rsplit("/", 1)[-1] in SEND_METHODS else None
-                with mix.wire() if mix else contextlib.nullcontext() as wire:
+                with mix.wire(self) if mix else contextlib.nullcontext() as wire:
                     if wire is not None:
                         wire.carry(1)
                     kind = mix.draw() if mix else None

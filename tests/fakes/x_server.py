@@ -427,7 +427,7 @@ class _Handler(JsonHandler):
 
     def _tweets(self, raw: bytes) -> None:
         mix = self.server_state.fault_mix
-        with mix.wire() if mix else contextlib.nullcontext() as wire:
+        with mix.wire(self) if mix else contextlib.nullcontext() as wire:
             if wire is not None:
                 wire.carry(1)
             self._tweet(raw)
