@@ -11,9 +11,8 @@
 3. ``--kills`` times: ``briefcast run``, killed with SIGKILL at a random moment
    once requests flow (channels send at the same time; the X thread and the
    Telegram chats, a few messages each, are done within the first run). At each
-   kill (the run frozen first): the deliveries on the wire (sent, and the client has not
-   had its answer) next to the rows
-   the kill left in doubt.
+   kill (the run frozen first): the deliveries on the wire (sent, and the client
+   has not had its answer) next to the rows the kill left in doubt.
 4. The operator follows the CLI's advice: the in-doubt rows are checked against
    what each fake recorded (as one reads a provider's dashboard) and settled
    with ``briefcast ledger resolve`` (sent, with the X post id; or resend), then
