@@ -34,7 +34,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -134,8 +134,8 @@ def concurrency_for(policy: Dispatch, channel: str, adapter: Channel) -> int:
 
 
 @dataclass(frozen=True)
-class _GiveBack:
-    """Claimed, surely not delivered (the run stopped before a retry): back to pending."""
+class _Retry:
+    """Failed for now, surely not delivered: back to pending until its retry."""
 
     reason: str
 
@@ -378,31 +378,73 @@ class _Dispatcher:
             self._advance(size)
 
     def _send_claimed(self, batch: list[Delivery]) -> None:
-        if self._halted():
-            self._not_sent(len(batch))
-            return
+        """Each attempt: claim what is left, send it, record every outcome at once.
+
+        Rows that failed for now go back to pending while the retry waits, and are
+        claimed again for it: a kill during a wait leaves nothing in doubt.
+        """
+        remaining = batch
+        attempt = 0
+        while remaining:
+            attempt += 1
+            if not self._ready(len(remaining), attempt):
+                return
+            claimed = self.ledger.claim_targets(
+                self.edition_id, self.channel, [d.target for d in remaining]
+            )
+            if len(claimed) < len(remaining):
+                self._lost([d.target for d in remaining if d.target not in claimed])
+            remaining = [d for d in remaining if d.target in claimed]
+            if not remaining:
+                return
+            results = self._attempt(remaining)
+            retry: list[Delivery] = []
+            outcomes: list = []
+            pause = 0.0
+            for delivery, result in zip(remaining, results, strict=True):
+                result = InDoubt() if result is None else result
+                wait = self._transient(result, attempt)
+                if wait is not None:
+                    retry.append(delivery)
+                    pause = max(pause, wait)
+                    result = _Retry(str(result))
+                outcomes.append(result)
+            try:
+                self._record(remaining, claimed, outcomes)
+            except Exception as exc:  # the provider has answered; our write did not happen
+                log.exception("%s: could not record %d outcomes", self.channel, len(remaining))
+                with self.lock:
+                    self.report.in_doubt += len(remaining)
+                    self.report.note(f"{len(remaining)} in doubt: outcome not recorded: {exc}")
+                return
+            if retry:
+                example = next(o.reason for o in outcomes if isinstance(o, _Retry))
+                self._retrying(retry, attempt, example, pause)
+            remaining = retry
+
+    def _ready(self, count: int, attempt: int) -> bool:
+        """Wait out a provider's 429; False when the run stopped (the rows stay pending)."""
         wait = self.gate.remaining()
         if wait:
             self.sleep(wait)
         if self._halted():
-            self._not_sent(len(batch))
-            return
-        claimed = self.ledger.claim_targets(
-            self.edition_id, self.channel, [d.target for d in batch]
+            self._not_sent(count)
+            if attempt > 1:  # released when they failed: back to pending already
+                with self.lock:
+                    self.given_back += count
+            return False
+        return True
+
+    def _retrying(self, retry: list[Delivery], attempt: int, example, pause: float) -> None:
+        log.warning(
+            "%s: %d deliveries hit a transient failure (attempt %d): %s",
+            self.channel,
+            len(retry),
+            attempt,
+            example,
         )
-        if len(claimed) < len(batch):
-            self._lost([d.target for d in batch if d.target not in claimed])
-        batch = [d for d in batch if d.target in claimed]
-        if not batch:
-            return
-        outcomes = self._send_with_retries(batch)
-        try:
-            self._record(batch, claimed, outcomes)
-        except Exception as exc:  # the provider has answered; our write did not happen
-            log.exception("%s: could not record %d outcomes", self.channel, len(batch))
-            with self.lock:
-                self.report.in_doubt += len(batch)
-                self.report.note(f"{len(batch)} in doubt: outcome not recorded: {exc}")
+        if pause:
+            self.sleep(pause)
 
     def _send_each(self, batch: list[Delivery]) -> None:
         """A batch of an adapter that claims each delivery itself (``claims_each``)."""
@@ -410,29 +452,14 @@ class _Dispatcher:
         attempt = 0
         while remaining:
             attempt += 1
-            wait = self.gate.remaining()
-            if wait:
-                self.sleep(wait)
-            if self._halted():
-                self._not_sent(len(remaining))
-                if attempt > 1:  # released when they failed: back to pending already
-                    with self.lock:
-                        self.given_back += len(remaining)
+            if not self._ready(len(remaining), attempt):
                 return
             handover = _Handover(self, attempt)
             results = self._attempt(remaining, handover)
             for delivery, result in zip(remaining, results, strict=True):
                 handover.done(delivery, result)  # what the adapter did not report itself
             if handover.retry:
-                log.warning(
-                    "%s: %d deliveries hit a transient failure (attempt %d): %s",
-                    self.channel,
-                    len(handover.retry),
-                    attempt,
-                    handover.example,
-                )
-                if handover.pause:
-                    self.sleep(handover.pause)
+                self._retrying(handover.retry, attempt, handover.example, handover.pause)
             remaining = handover.retry
 
     def _halted(self) -> bool:
@@ -455,53 +482,6 @@ class _Dispatcher:
                 else:
                     self.report.held += 1
                     self.report.note(f"{target}: taken by another run")
-
-    def _send_with_retries(self, batch: Sequence[Delivery]) -> list:
-        """Send until every delivery has a final outcome; transient ones are retried."""
-        outcomes: dict[str, object] = {}
-        remaining = list(batch)
-        attempt = 0
-        while remaining:
-            attempt += 1
-            if attempt > 1:
-                wait = self.gate.remaining()
-                if wait:
-                    self.sleep(wait)
-                if self.stop.is_set():  # the last attempt surely did not deliver
-                    for delivery in remaining:
-                        outcomes[delivery.target] = _GiveBack("stopped before a retry")
-                    break
-            results = self._attempt(remaining)
-            retry: list[Delivery] = []
-            pause = 0.0
-            for delivery, result in zip(remaining, results, strict=True):
-                if result is None:
-                    result = InDoubt()
-                if isinstance(result, TransientError) and attempt < self.policy.max_attempts:
-                    if isinstance(result, RateLimited):
-                        if result.retry_after > self.policy.max_wait_seconds:
-                            outcomes[delivery.target] = result
-                            continue
-                        self.gate.close_for(result.retry_after)
-                        pause = max(pause, result.retry_after)  # this sender waits it out here
-                    else:
-                        pause = max(pause, backoff(self.policy, attempt))
-                    retry.append(delivery)
-                else:
-                    outcomes[delivery.target] = result
-            if retry:
-                example = next(r for d, r in zip(remaining, results, strict=True) if d in retry)
-                log.warning(
-                    "%s: %d deliveries hit a transient failure (attempt %d): %s",
-                    self.channel,
-                    len(retry),
-                    attempt,
-                    example,
-                )
-                if pause:
-                    self.sleep(pause)
-            remaining = retry
-        return [outcomes[d.target] for d in batch]
 
     def _attempt(self, batch: list[Delivery], handover: _Handover | None = None) -> list:
         try:
@@ -526,9 +506,8 @@ class _Dispatcher:
         refused = None
         for delivery, outcome in zip(batch, outcomes, strict=True):
             row_id = claimed[delivery.target]
-            if isinstance(outcome, _GiveBack):
+            if isinstance(outcome, _Retry):
                 out.released.append((row_id, outcome.reason))
-                self.given_back += 1
             elif isinstance(outcome, Receipt) and not outcome.delivered:
                 out.released.append((row_id, outcome.detail or "accepted, not delivered"))
                 self.validated += 1
@@ -566,8 +545,6 @@ class _Dispatcher:
             report.rejected.extend(rejected[: max(0, REASONS_KEPT - len(report.rejected))])
             if refused is not None and self.refused is None:
                 self.refused = refused
-            if out.released and self.given_back:
-                report.stopped = True
 
     def _transient(self, outcome: object, attempt: int) -> float | None:
         """The pause before retrying ``outcome``; None when it is final."""

@@ -105,6 +105,21 @@ def test_transient_failures_back_off_then_give_up_retryable(ledger):
     assert [t for t, _ in retry.accepted] == ["a"] and report.delivered == 1
 
 
+def test_while_a_retry_waits_its_rows_are_pending_not_in_doubt(ledger):
+    """A kill during the backoff must not leave in doubt what surely did not go out."""
+    states_while_waiting: list[dict[str, str]] = []
+
+    def wait(seconds: float) -> None:
+        rows = ledger.rows(make_edition().edition_id, "scripted")
+        states_while_waiting.append({t: r.state for t, r in rows.items()})
+
+    boom = TransientError("503 from provider", status=503)
+    channel = ScriptedChannel(["a", "b"], script=[{"b": boom}])
+    report = dispatch_channel(channel, "scripted", make_edition(), ledger, POLICY, sleep=wait)
+    assert states_while_waiting == [{"a": "sent", "b": "pending"}]
+    assert [t for t, _ in channel.accepted] == ["a", "b"] and report.delivered == 2
+
+
 def test_permanent_failure_of_one_target_leaves_the_rest(ledger):
     rejected = PermanentError("550 mailbox unavailable", status=550)
     channel = ScriptedChannel(["a", "b", "c"], script=[{"b": rejected}])
