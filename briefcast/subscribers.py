@@ -534,9 +534,13 @@ class ActiveRecipients:
 
     def __init__(self, engine: Engine, settings, edition_id: str, page: int = PAGE) -> None:
         self.engine = engine
-        self.links = _links(settings, edition_id)
-        self.secret = link_secret(settings)
+        self.unsubscribe, self.view = _links(settings, edition_id)
+        self.sign = tokens.Signer(link_secret(settings), "unsubscribe").sign
         self.page = page
+
+    def _as_recipient(self, row) -> Recipient:
+        _, address, name = row
+        return Recipient(address, name, self.unsubscribe + self.sign(address), self.view)
 
     def __len__(self) -> int:
         with self.engine.connect() as conn:
@@ -555,8 +559,7 @@ class ActiveRecipients:
         while True:
             with self.engine.connect() as conn:
                 rows = conn.execute(query.where(subscribers.c.id > last)).all()
-            for _, address, name in rows:
-                yield _recipient(address, name, self.links, self.secret)
+            yield from map(self._as_recipient, rows)
             if len(rows) < self.page:
                 return
             last = rows[-1][0]
