@@ -25,6 +25,7 @@ flight and the first reasons of each kind are all that is held.
 from __future__ import annotations
 
 import contextvars
+import gc
 import itertools
 import logging
 import random
@@ -33,6 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from briefcast import stopping
@@ -160,7 +162,7 @@ def dispatch_channel(
     dispatcher = _Dispatcher(
         adapter, channel, edition, ledger, policy, report, sleep, progress, stop, on_rejected
     )
-    with ledger.lease(edition.edition_id, channel) as lease:
+    with ledger.lease(edition.edition_id, channel) as lease, _collector_on_new_objects_only():
         if hasattr(adapter, "find_sent"):  # a short thread: ask the provider what went out
             planned = list(planned)
             settle_from_provider(adapter, ledger, edition.edition_id, channel, planned)
@@ -168,6 +170,23 @@ def dispatch_channel(
         if report.stopped:
             lease.outcome = "stopped"
     return report
+
+
+@contextmanager
+def _collector_on_new_objects_only() -> Iterator[None]:
+    """Keep what exists before the send (Prefect, the edition, every module) out of the
+    garbage collector's full passes while it runs.
+
+    A send makes a few objects per recipient that die young, and still sets off a full
+    collection now and then, which walks the whole heap: a fifth of the CPU a recipient
+    cost. Frozen objects are skipped; they are handed back at the end, so a long-lived
+    process (``briefcast serve``) still collects them later.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _pages(items: Iterable[Delivery], size: int) -> Iterator[list[Delivery]]:
