@@ -258,9 +258,8 @@ class SendGridChannel(BaseChannel):
             yield Delivery(target, personalization)
 
     def _personalization(self, recipient: Recipient, values: dict | None = None) -> dict:
-        to = {"email": ascii_address(recipient.email)}
-        if recipient.name:
-            to = {"name": recipient.name, **to}
+        email = ascii_address(recipient.email)
+        to = {"name": recipient.name, "email": email} if recipient.name else {"email": email}
         personalization: dict = {"to": [to]}
         unsubscribe = list_unsubscribe(recipient, self.settings.unsubscribe_mailto or None)
         if "List-Unsubscribe" in unsubscribe:
@@ -336,8 +335,8 @@ class SendGridChannel(BaseChannel):
             message_id = f"sandbox-{status}"
         if self.settings.sandbox_mode:
             detail = "sandbox mode: SendGrid validated the mail and sent nothing"
-            return [Receipt(message_id, detail, delivered=False) for _ in batch]
-        return [Receipt(provider_id=message_id) for _ in batch]
+            return [Receipt(message_id, detail, delivered=False)] * len(batch)
+        return [Receipt(provider_id=message_id)] * len(batch)  # one request, one receipt
 
     def _post(self, body: bytes) -> tuple[int, http.client.HTTPMessage]:
         """POST the body as the SDK's client does (urllib, its headers, its HTTPError).
