@@ -80,6 +80,7 @@ def _sendgrid_runs(args, prefect_home: Path | None) -> bool:
                     check,
                 ]
             )
+            print("  " + " | ".join(rows[-1]), flush=True)  # a long series stopped keeps these
             if not r.ok:
                 ok = False
                 print(r.output)

@@ -225,6 +225,7 @@ class _Dispatcher:
         self.slots = threading.Semaphore(self.workers + 1)  # requests in flight or queued
         self.outstanding: deque[tuple[Future, set[str]]] = deque()
         self.waiting: dict[str, str] = {}  # thread/chat targets held behind one in doubt
+        self.row_ids: dict[str, int] = {}  # rows this run created and has yet to claim
         self.refused: AuthError | None = None  # the provider refused our own credentials
         self.not_attempted = 0
         self.given_back = 0
@@ -264,9 +265,9 @@ class _Dispatcher:
         report = self.report
         targets = [(d.target, self.seq + n) for n, d in enumerate(page)]
         self.seq += len(page)
-        fresh = self.ledger.add(self.edition_id, self.channel, targets)
+        created = self.ledger.create(self.edition_id, self.channel, targets)
         settled: dict[str, Row] = {}
-        if fresh < len(page):
+        if len(created) < len(page):
             settled = self.ledger.settled(self.edition_id, self.channel, [t for t, _ in targets])
         todo: list[Delivery] = []
         problems: list[tuple[str, str]] = []
@@ -294,6 +295,7 @@ class _Dispatcher:
                     report.held += len(held)
                     report.note(f"{len(held)} held back: {reason}", always=True)
                 log.warning("%s: %d held back: %s", self.channel, len(held), reason)
+        self.row_ids.update((d.target, created[d.target]) for d in todo if d.target in created)
         self._advance(len(page) - len(todo))
         return todo
 
@@ -397,9 +399,7 @@ class _Dispatcher:
         if self._halted():
             self._not_sent(len(batch))
             return
-        claimed = self.ledger.claim_targets(
-            self.edition_id, self.channel, [d.target for d in batch]
-        )
+        claimed = self._claim(batch)
         if len(claimed) < len(batch):
             self._lost([d.target for d in batch if d.target not in claimed])
         batch = [d for d in batch if d.target in claimed]
@@ -413,6 +413,15 @@ class _Dispatcher:
             with self.lock:
                 self.report.in_doubt += len(batch)
                 self.report.note(f"{len(batch)} in doubt: outcome not recorded: {exc}")
+
+    def _claim(self, batch: list[Delivery]) -> dict[str, int]:
+        """Claim the batch's rows by id when this run created them all, else by target."""
+        ids = [self.row_ids.pop(d.target, None) for d in batch]
+        if None in ids:
+            return self.ledger.claim_targets(
+                self.edition_id, self.channel, [d.target for d in batch]
+            )
+        return self.ledger.claim_rows(ids)
 
     def _halted(self) -> bool:
         return self.stop.is_set() or self.refused is not None

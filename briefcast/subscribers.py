@@ -405,6 +405,12 @@ def import_csv(
             report.imported += _import_chunk(conn, chunk, status, source, stamp, report)
     report.duplicates.sort(key=lambda r: r.line)
     report.suppressed.sort(key=lambda r: r.line)
+    if report.imported and engine.dialect.name == "postgresql":
+        # Fresh statistics for the planner: without them it read every active subscriber
+        # past a page's start (a bitmap scan, then a sort) for each page of an edition,
+        # instead of walking the (status, id) index a page at a time.
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE subscribers")
     return report
 
 
