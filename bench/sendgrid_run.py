@@ -42,7 +42,13 @@ class SendGridResult:
         return self.returncode == 0 and not (self.missing or self.duplicates or self.refused)
 
 
-def run(subscribers: int, db: str, latency: float) -> SendGridResult:
+def run(
+    subscribers: int, db: str, latency: float, prefect_home: Path | None = None
+) -> SendGridResult:
+    """One run; ``prefect_home``: a warm Prefect home (else a fresh one in the data folder)."""
+    env = {"BENCH_SENDGRID_KEY": API_KEY}
+    if prefect_home is not None:
+        env["PREFECT_HOME"] = str(prefect_home)
     with (
         tempfile.TemporaryDirectory(prefix="briefcast-bench-") as tmp,
         SendGridStandIn(latency) as standin,
@@ -63,7 +69,7 @@ def run(subscribers: int, db: str, latency: float) -> SendGridResult:
                 "--channels",
                 "sendgrid",
                 config=config,
-                env={"BENCH_SENDGRID_KEY": API_KEY},
+                env=env,
             )
         received = standin.received
         expected = set(addresses)

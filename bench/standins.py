@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import orjson
 from aiosmtpd.controller import Controller
 
 
@@ -96,7 +97,7 @@ class SendGridStandIn:
             try:
                 if handler.path != "/v3/mail/send":
                     raise ValueError(f"unknown path {handler.path}")
-                addresses = self.check(json.loads(raw))
+                addresses = self.check(orjson.loads(raw))  # json.loads: 10 times the CPU
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 with self.lock:
                     self.refused.append(str(exc))

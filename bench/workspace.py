@@ -190,3 +190,21 @@ def import_subscribers(folder: Path, config: Path, count: int) -> tuple[list[str
     if result.returncode != 0:
         raise RuntimeError(f"subscribers import failed:\n{result.stdout}\n{result.stderr}")
     return addresses, result
+
+
+def warm_prefect_home(folder: Path) -> Path:
+    """A Prefect home whose database exists and is migrated, as a newsroom's is every day.
+
+    One dry run (no subscribers, nothing sent) creates it; runs given it as PREFECT_HOME
+    then start Prefect's embedded server on a warm database instead of a fresh one.
+    """
+    home = folder / "prefect"
+    workspace = folder / "warm-up"
+    workspace.mkdir(parents=True, exist_ok=True)
+    config = write_config(workspace, f"sqlite:///{workspace / 'briefcast.db'}", "")
+    result = briefcast(
+        "run", "--date", SAMPLE_DAY, "--dry-run", config=config, env={"PREFECT_HOME": str(home)}
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"warming Prefect up failed:\n{result.stdout}\n{result.stderr}")
+    return home

@@ -8,6 +8,7 @@ address or another purpose.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -20,8 +21,12 @@ class BadToken(ValueError):
     pass
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    """Unpadded base64url (what base64.urlsafe_b64encode makes, in one C call less)."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -39,10 +44,26 @@ def _unb64(text: str) -> bytes:
     return data
 
 
+class Signer:
+    """Signs many addresses for one purpose with one secret: ``sign(secret, purpose, a)``.
+
+    The HMAC is keyed once and copied per address: setting the key up is most of the cost
+    of signing one short message, and an edition signs a link per subscriber.
+    """
+
+    def __init__(self, secret: str, purpose: str) -> None:
+        self._keyed = hmac.new(secret.encode(), digestmod=hashlib.sha256)
+        self._purpose = f"{purpose}:"
+
+    def sign(self, address: str) -> str:
+        message = f"{self._purpose}{address.lower()}".encode()
+        mac = self._keyed.copy()
+        mac.update(message)
+        return f"{_b64(message)}.{_b64(mac.digest())}"
+
+
 def sign(secret: str, purpose: str, address: str) -> str:
-    message = f"{purpose}:{address.lower()}".encode()
-    mac = hmac.digest(secret.encode(), message, "sha256")  # one-shot: the fast C path
-    return f"{_b64(message)}.{_b64(mac)}"
+    return Signer(secret, purpose).sign(address)
 
 
 def verify(secret: str, purpose: str, token: str) -> str:

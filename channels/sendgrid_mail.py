@@ -8,10 +8,11 @@ HTML-escaped values and the text part (renamed tokens, see ``_TEXT``) raw ones.
 headers. Every failure is mapped into the channel error tree in ``_map_error``.
 
 The request body is built as the plain dict the v3 API takes (what the SDK's
-``Mail`` helper produces, without building a helper object per recipient) and
-posted through the SDK's client. The parts shared by every request are built
-once per edition; ``send`` keeps no state on the adapter, so the dispatcher may
-call it from several threads at once.
+``Mail`` helper produces, without building a helper object per recipient),
+serialized with orjson and posted with the SDK client's own headers and error
+types (``_post``). The parts shared by every request are built once per edition;
+``send`` keeps no state on the adapter, so the dispatcher may call it from
+several threads at once.
 
 A request whose fate is unknown (no answer in time, the connection dropped or
 reset after the request went out, a garbled answer) leaves its deliveries in
@@ -27,9 +28,11 @@ import logging
 import re
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Iterator, Sequence
 from html import escape as html_escape
 
+import orjson
 from briefcast.channels.base import (
     BaseChannel,
     ChannelSettings,
@@ -56,7 +59,7 @@ from briefcast.channels.errors import (
     TransientError,
 )
 from pydantic import Field, field_validator
-from python_http_client.exceptions import HTTPError
+from python_http_client.exceptions import HTTPError, handle_error
 from sendgrid import SendGridAPIClient
 
 from briefcast.config import Secret
@@ -221,6 +224,7 @@ class SendGridChannel(BaseChannel):
         self.client.client.timeout = settings.timeout_seconds
         # Set once here: the SDK would set it on its shared headers at the first request.
         self.client.client.request_headers.setdefault("Content-Type", "application/json")
+        self.send_url = f"{settings.base_url.rstrip('/')}/v3/mail/send"
 
     def plan(self, edition: RenderedEdition) -> Planned:
         """One delivery per distinct address, streamed; a recipient whose placeholders
@@ -254,9 +258,8 @@ class SendGridChannel(BaseChannel):
             yield Delivery(target, personalization)
 
     def _personalization(self, recipient: Recipient, values: dict | None = None) -> dict:
-        to = {"email": ascii_address(recipient.email)}
-        if recipient.name:
-            to = {"name": recipient.name, **to}
+        email = ascii_address(recipient.email)
+        to = {"name": recipient.name, "email": email} if recipient.name else {"email": email}
         personalization: dict = {"to": [to]}
         unsubscribe = list_unsubscribe(recipient, self.settings.unsubscribe_mailto or None)
         if "List-Unsubscribe" in unsubscribe:
@@ -316,25 +319,39 @@ class SendGridChannel(BaseChannel):
 
     def send(self, batch: Sequence[Delivery]) -> list[Outcome]:
         """One request for the whole batch: every recipient shares its fate."""
-        body = self.build_body(batch)
+        body = orjson.dumps(self.build_body(batch))
         try:
-            response = self.client.client.mail.send.post(request_body=body)
+            status, headers = self._post(body)
         except (HTTPError, OSError, http.client.HTTPException) as exc:
             outcome = _map_error(exc, self.settings.timeout_seconds)
             if isinstance(outcome, InDoubt):
                 log.warning("sendgrid: %d recipients in doubt: %s", len(batch), outcome.reason)
                 return [outcome] * len(batch)
             raise outcome from exc
-        message_id = response.headers.get("X-Message-Id") or ""
-        if response.status_code not in (200, 202):
-            raise PermanentError(
-                f"SendGrid answered {response.status_code}",
-                channel=self.name,
-                status=response.status_code,
-            )
+        message_id = headers.get("X-Message-Id") or ""
+        if status not in (200, 202):
+            raise PermanentError(f"SendGrid answered {status}", channel=self.name, status=status)
         if not message_id:  # sandbox mode: validated, nothing sent
-            message_id = f"sandbox-{response.status_code}"
+            message_id = f"sandbox-{status}"
         if self.settings.sandbox_mode:
             detail = "sandbox mode: SendGrid validated the mail and sent nothing"
-            return [Receipt(message_id, detail, delivered=False) for _ in batch]
-        return [Receipt(provider_id=message_id) for _ in batch]
+            return [Receipt(message_id, detail, delivered=False)] * len(batch)
+        return [Receipt(provider_id=message_id)] * len(batch)  # one request, one receipt
+
+    def _post(self, body: bytes) -> tuple[int, http.client.HTTPMessage]:
+        """POST the body as the SDK's client does (urllib, its headers, its HTTPError).
+
+        Not through ``client.mail.send.post``: that one json.dumps the body itself and
+        formats all of it into a debug message whatever the log level, about 8 ms of one
+        core per request of 1000 (orjson makes the body in under 2).
+        """
+        client = self.client.client
+        request = urllib.request.Request(
+            self.send_url, data=body, headers=client.request_headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=client.timeout) as answer:
+                answer.read()  # the whole answer: one cut short leaves the request in doubt
+                return answer.status, answer.headers
+        except urllib.error.HTTPError as exc:
+            raise handle_error(exc) from None

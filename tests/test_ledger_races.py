@@ -89,6 +89,21 @@ def test_a_second_ledgers_claim_of_claimed_rows_comes_back_empty(db_url):
     }
 
 
+def test_rows_a_run_created_are_claimed_by_id_once(db_url):
+    engine = get_engine(db_url)
+    first, second = Ledger(engine, run_id="run-a"), Ledger(engine, run_id="run-b")
+    created = first.create(EDITION, "recording", [("a", 0), ("b", 1)])
+
+    assert set(first.create(EDITION, "recording", [("a", 0), ("c", 2)])) == {"c"}
+    assert first.claim_rows([created["a"], created["b"]]) == created
+    assert second.claim_rows(list(created.values())) == {}
+    assert {t: r.run_id for t, r in first.rows(EDITION, "recording").items()} == {
+        "a": "run-a",
+        "b": "run-a",
+        "c": None,
+    }
+
+
 def test_a_row_another_run_takes_between_read_and_claim_is_not_sent_by_us(db_url):
     engine = get_engine(db_url)
     targets = [f"t{n}" for n in range(6)]
