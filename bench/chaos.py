@@ -96,9 +96,10 @@ class Fakes:
         return {c: m.on_wire for c, m in self.mixes().items()}
 
     def unknown_fate(self) -> dict[str, int]:
-        """Deliveries in requests whose answer never came (ghosts, stalls, resets)."""
+        """Deliveries in requests whose answer never came (ghosts, stalls, resets, and
+        answers the client timed out before, on a loaded machine)."""
         return {
-            c: sum(m.drawn_deliveries[k] for k in ("ghost", "stall", "reset"))
+            c: sum(m.drawn_deliveries[k] for k in ("ghost", "stall", "reset", "unanswered"))
             for c, m in self.mixes().items()
         }
 
@@ -449,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         result = tally(fakes, operator, subscribers)
 
         print("\nAt each kill -9: deliveries newly in doubt vs on the wire (+ unanswered requests'")
-        print("deliveries during that run: ghosts, stalls, resets, which are in doubt by design)")
+        print("deliveries during that run: ghosts, stalls, resets, answers after the client's")
+        print("timeout; in doubt by design)")
         header = "kill | " + " | ".join(f"{c:>22}" for c in CHANNELS)
         print(header)
         print("-" * len(header))

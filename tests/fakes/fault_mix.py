@@ -85,6 +85,8 @@ class FaultMix:
         if connection is not None:
             answered(connection)
         request = _Request(self)
+        if connection is not None:
+            connection.handling = request
         try:
             yield request
         finally:
@@ -92,6 +94,16 @@ class FaultMix:
                 self.carry(-request.carried)
             else:
                 connection.on_wire = request
+
+
+def unanswered(connection) -> None:
+    """The answer to the request ``connection`` is handling could not be written: the client
+    had gone (it timed out). Its deliveries are counted under ``drawn_deliveries["unanswered"]``:
+    the client cannot know their fate, so they are in doubt by design, as a ghost's are."""
+    request = getattr(connection, "handling", None)
+    if request is not None:
+        with request.mix._lock:
+            request.mix.drawn_deliveries["unanswered"] += request.carried
 
 
 def answered(connection) -> None:

@@ -9,7 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
-from .fault_mix import answered
+from .fault_mix import answered, unanswered
 
 
 class FakeHTTPServer:
@@ -67,7 +67,7 @@ class JsonHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
         data = json.dumps(body).encode()
-        with contextlib.suppress(OSError):  # a client that timed out has gone away
+        try:
             self.send_response(status)
             self.send_header("Content-Type", self._content_type(status, body))
             self.send_header("Content-Length", str(len(data)))
@@ -75,6 +75,8 @@ class JsonHandler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
+        except OSError:  # a client that timed out has gone away
+            unanswered(self)
 
     def _drop(self) -> None:
         self.close_connection = True

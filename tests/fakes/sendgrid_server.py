@@ -40,7 +40,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .fault_mix import FaultMix, answered
+from .fault_mix import FaultMix, answered, unanswered
 
 MAX_BODY = 30 * 1024 * 1024
 RESERVED_HEADERS = {
@@ -408,8 +408,11 @@ class FakeSendGrid:
         if data:
             handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        try:
+            handler.end_headers()
+            handler.wfile.write(data)
+        except OSError:  # the client timed out and went away
+            unanswered(handler)
 
     def _rate_limited(self, handler, until: float, recipients: int, auth: str | None) -> None:
         with self._lock:

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from .fault_mix import FaultMix, answered
+from .fault_mix import FaultMix, answered, unanswered
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -311,12 +311,14 @@ class FakeTelegram:
                     else:
                         status, answer = fake._answer(self.path, params)
                 data = json.dumps(answer).encode()
-                with contextlib.suppress(OSError):  # a client that timed out has gone away
+                try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
+                except OSError:  # a client that timed out has gone away
+                    unanswered(self)
 
             do_GET = do_POST  # noqa: N815
 
