@@ -386,10 +386,7 @@ class _Dispatcher:
     def _send_batch(self, batch: list[Delivery]) -> None:
         size = len(batch)
         try:
-            if self.claims_each:
-                self._send_each(batch)
-            else:
-                self._send_claimed(batch)
+            self._send_batch_attempts(batch)
         except Exception as exc:  # our side failed (the database): nothing of it was sent
             log.exception("%s: a request of %d could not be made", self.channel, size)
             with self.lock:
@@ -399,48 +396,30 @@ class _Dispatcher:
             self.slots.release()
             self._advance(size)
 
-    def _send_claimed(self, batch: list[Delivery]) -> None:
-        """Each attempt: claim what is left, send it, record every outcome at once.
+    def _send_batch_attempts(self, batch: list[Delivery]) -> None:
+        """Attempt after attempt until nothing is left to retry, waiting between them.
 
-        Rows that failed for now go back to pending while the retry waits, and are
+        Rows that failed for now are back to pending while their retry waits, and are
         claimed again for it: a kill during a wait leaves nothing in doubt.
         """
+        attempt_once = self._attempt_each if self.claims_each else self._attempt_claimed
         remaining = batch
         attempt = 0
         while remaining:
             attempt += 1
             if not self._ready(len(remaining), attempt):
                 return
-            claimed = self._claim(remaining)
-            if len(claimed) < len(remaining):
-                self._lost([d.target for d in remaining if d.target not in claimed])
-            remaining = [d for d in remaining if d.target in claimed]
-            if not remaining:
-                return
-            results = self._attempt(remaining)
-            retry: list[Delivery] = []
-            outcomes: list = []
-            pause = 0.0
-            for delivery, result in zip(remaining, results, strict=True):
-                result = InDoubt() if result is None else result
-                wait = self._transient(result, attempt)
-                if wait is not None:
-                    retry.append(delivery)
-                    pause = max(pause, wait)
-                    result = _Retry(str(result))
-                outcomes.append(result)
-            try:
-                self._record(remaining, claimed, outcomes)
-            except Exception as exc:  # the provider has answered; our write did not happen
-                log.exception("%s: could not record %d outcomes", self.channel, len(remaining))
-                with self.lock:
-                    self.report.in_doubt += len(remaining)
-                    self.report.note(f"{len(remaining)} in doubt: outcome not recorded: {exc}")
-                return
-            if retry:
-                example = next(o.reason for o in outcomes if isinstance(o, _Retry))
-                self._retrying(retry, attempt, example, pause)
-            remaining = retry
+            remaining, example, pause = attempt_once(remaining, attempt)
+            if remaining:
+                log.warning(
+                    "%s: %d deliveries hit a transient failure (attempt %d): %s",
+                    self.channel,
+                    len(remaining),
+                    attempt,
+                    example,
+                )
+                if pause:
+                    self.sleep(pause)
 
     def _ready(self, count: int, attempt: int) -> bool:
         """Wait out a provider's 429; False when the run stopped (the rows stay pending)."""
@@ -455,32 +434,44 @@ class _Dispatcher:
             return False
         return True
 
-    def _retrying(self, retry: list[Delivery], attempt: int, example, pause: float) -> None:
-        log.warning(
-            "%s: %d deliveries hit a transient failure (attempt %d): %s",
-            self.channel,
-            len(retry),
-            attempt,
-            example,
-        )
-        if pause:
-            self.sleep(pause)
+    def _attempt_claimed(self, remaining: list[Delivery], attempt: int) -> tuple:
+        """Claim the batch, send it, record every outcome at once: (retry, example, pause)."""
+        claimed = self._claim(remaining)
+        if len(claimed) < len(remaining):
+            self._lost([d.target for d in remaining if d.target not in claimed])
+        remaining = [d for d in remaining if d.target in claimed]
+        if not remaining:
+            return [], None, 0.0
+        results = self._attempt(remaining)
+        retry: list[Delivery] = []
+        outcomes: list = []
+        pause = 0.0
+        for delivery, result in zip(remaining, results, strict=True):
+            result = InDoubt() if result is None else result
+            wait = self._transient(result, attempt)
+            if wait is not None:
+                retry.append(delivery)
+                pause = max(pause, wait)
+                result = _Retry(str(result))
+            outcomes.append(result)
+        try:
+            self._record(remaining, claimed, outcomes)
+        except Exception as exc:  # the provider has answered; our write did not happen
+            log.exception("%s: could not record %d outcomes", self.channel, len(remaining))
+            with self.lock:
+                self.report.in_doubt += len(remaining)
+                self.report.note(f"{len(remaining)} in doubt: outcome not recorded: {exc}")
+            return [], None, 0.0
+        example = next((o.reason for o in outcomes if isinstance(o, _Retry)), None)
+        return retry, example, pause
 
-    def _send_each(self, batch: list[Delivery]) -> None:
-        """A batch of an adapter that claims each delivery itself (``claims_each``)."""
-        remaining = batch
-        attempt = 0
-        while remaining:
-            attempt += 1
-            if not self._ready(len(remaining), attempt):
-                return
-            handover = _Handover(self, attempt)
-            results = self._attempt(remaining, handover)
-            for delivery, result in zip(remaining, results, strict=True):
-                handover.done(delivery, result)  # what the adapter did not report itself
-            if handover.retry:
-                self._retrying(handover.retry, attempt, handover.example, handover.pause)
-            remaining = handover.retry
+    def _attempt_each(self, remaining: list[Delivery], attempt: int) -> tuple:
+        """A ``claims_each`` adapter's attempt: it claims and reports each delivery itself."""
+        handover = _Handover(self, attempt)
+        results = self._attempt(remaining, handover)
+        for delivery, result in zip(remaining, results, strict=True):
+            handover.done(delivery, result)  # what the adapter did not report itself
+        return handover.retry, handover.example, handover.pause
 
     def _claim(self, batch: list[Delivery]) -> dict[str, int]:
         """Claim the batch's rows by id when this run created them all, else by target."""
