@@ -3,7 +3,6 @@ trend chart drawn from an edition's real SendGrid events."""
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import pytest
@@ -17,6 +16,7 @@ from test_report import (  # noqa: F401  (newsroom_fixture is the newsroom fixtu
     post_batch,
     the_days_events,
 )
+from web_support import listening_socket
 
 from briefcast.web.app import create_app
 
@@ -35,12 +35,11 @@ def page(chromium_path):
 
 @pytest.fixture
 def site(newsroom):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock, base = listening_socket()  # Chromium may connect before uvicorn accepts
     server = uvicorn.Server(uvicorn.Config(create_app(newsroom["settings"]), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    yield base
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()

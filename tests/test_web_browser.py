@@ -4,14 +4,13 @@ a mailbox provider sends and by the page's button; a tampered link is refused.""
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import httpx
 import pytest
 import uvicorn
 from support import CHROMIUM_ARGS
-from web_support import confirmation_link, make_settings, smtp_sink
+from web_support import confirmation_link, listening_socket, make_settings, smtp_sink
 
 from briefcast import subscribers
 from briefcast.db import get_engine
@@ -46,10 +45,7 @@ def sink():
 @pytest.fixture
 def site(tmp_path, monkeypatch, sink):
     """The app served by uvicorn in a thread; yields (base URL, settings)."""
-    # Bind first: connections made before uvicorn accepts wait in the backlog.
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, base = listening_socket()  # Chromium may connect before uvicorn accepts
     settings = make_settings(tmp_path, monkeypatch, smtp_port=sink.port, base_url=base)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
