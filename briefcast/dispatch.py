@@ -673,7 +673,7 @@ class _Handover:
             pause = d._transient(outcome, self.attempt)
             if pause is not None:
                 if row_id is not None:  # surely not delivered: pending until the retry
-                    d.ledger.record(Outcomes([], [], [(row_id, str(outcome))], []))
+                    d._record([delivery], {target: row_id}, [_Retry(str(outcome))])
                     with self.lock:
                         del self.claimed[target]
                 with self.lock:
