@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 
 from briefcast.tables import metadata
 
-__all__ = ["get_engine", "metadata", "one_writer"]
+__all__ = ["get_engine", "metadata", "one_writer", "relaxed"]
 
 _writers: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _writers_lock = threading.Lock()
@@ -47,6 +47,37 @@ def _private_sqlite_file(name: str) -> None:
                 os.chmod(name, stat.S_IMODE(mode) & ~0o007)
 
 
+_relaxed: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def relaxed(engine: Engine) -> Engine:
+    """For writes that may wait for the next disk flush: on SQLite, a second engine on
+    the same file whose commits do not flush (``synchronous=NORMAL``); else ``engine``.
+
+    In WAL mode a later flushing commit carries them to disk, and a kill loses none of
+    them. Switching one connection back and forth cost four statements a transaction.
+    """
+    if engine.dialect.name != "sqlite":
+        return engine
+    with _writers_lock:
+        found = _relaxed.get(engine)
+        if found is None:
+            found = _relaxed[engine] = create_engine(engine.url, connect_args={"timeout": 30})
+            event.listen(found, "connect", _sqlite_pragmas("NORMAL"))
+        return found
+
+
+def _sqlite_pragmas(synchronous: str):
+    def on_connect(conn, _record) -> None:  # WAL: readers never block the writer
+        cur = conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.close()
+
+    return on_connect
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
@@ -55,13 +86,7 @@ def get_engine(url: str) -> Engine:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         _private_sqlite_file(url.removeprefix("sqlite:///"))
         engine = create_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(conn, _record):  # WAL: readers never block the writer
-            cur = conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
+        event.listen(engine, "connect", _sqlite_pragmas("FULL"))
     else:
         engine = create_engine(url, pool_pre_ping=True)
     from briefcast import schema

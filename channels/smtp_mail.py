@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import re
 import smtplib
 import socket
 import ssl
@@ -68,9 +67,6 @@ from briefcast.models import RenderedEdition
 log = logging.getLogger("briefcast.channels.smtp")
 
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "plain": 25}
-_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
-
-
 class SmtpSettings(ChannelSettings):
     host: str
     port: int | None = Field(None, ge=1, le=65535, description="Default: 587, 465 or 25.")
@@ -433,7 +429,9 @@ class _Sessions:
 
 def _without_end(message: bytes) -> bytes:
     """The message as DATA carries it, up to the final ".": dot-stuffed, ending in CRLF."""
-    stuffed = _LEADING_DOT.sub(b"..", message)
+    stuffed = message.replace(b"\n.", b"\n..")  # as a regex on "^." a tenth as fast
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
     return stuffed if stuffed.endswith(b"\r\n") else stuffed + b"\r\n"
 
 
