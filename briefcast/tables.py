@@ -26,6 +26,8 @@ metadata = MetaData()
 
 PENDING = "pending"
 
+DELIVERIES_FILLFACTOR = 50
+
 deliveries = Table(
     "deliveries",
     metadata,
@@ -46,6 +48,10 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("edition_id", "channel", "target", name="uq_delivery"),
+    # Half of each page left free on PostgreSQL: a claim and a record rewrite every row,
+    # and a new row version that fits on its page skips the index updates (a HOT
+    # update). Claims of 1000 rows took half the time (migration 0004).
+    postgresql_with={"fillfactor": DELIVERIES_FILLFACTOR},
 )
 
 # One row per dispatch of one channel by one process: its heartbeat is the lease

@@ -145,3 +145,15 @@ def test_processes_starting_together_upgrade_an_old_database_once(database_url):
         ]
         assert conn.execute(text("SELECT count(*) FROM subscribers")).scalar() == 1
     engine.dispose()
+
+
+def test_postgresql_delivery_pages_keep_room_for_the_rows_updates(postgres_url):
+    """A claim and a record rewrite each delivery row; with room on its page, PostgreSQL
+    updates it without touching the indexes. An older database gets the room too."""
+    make_database_from_before_migrations(postgres_url)
+    engine = get_engine(postgres_url)  # migrates
+    with engine.connect() as conn:
+        options = conn.scalar(
+            text("SELECT reloptions FROM pg_class WHERE oid = 'deliveries'::regclass")
+        )
+    assert "fillfactor=50" in options
