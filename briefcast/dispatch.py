@@ -198,52 +198,6 @@ def _pages(items: Iterable[Delivery], size: int) -> Iterator[list[Delivery]]:
         yield page
 
 
-class _ReadAhead:
-    """The plan's pages, made on a thread of their own up to ``depth`` pages ahead.
-
-    Planning a page (reading subscribers, building each message) is Python work;
-    writing it to the ledger mostly waits: for the database, or for a sender's claim
-    to finish with it. Taking turns on one thread, a million subscribers spent as long
-    waiting as planning; here the next page is planned while this one is written.
-    A failure of the plan is raised where the pages are read.
-    """
-
-    def __init__(self, items: Iterable[Delivery], size: int, depth: int = 2) -> None:
-        self._pages: queue.SimpleQueue = queue.SimpleQueue()
-        self._room = threading.Semaphore(depth)
-        self._closed = False
-        run = contextvars.copy_context().run  # Prefect's run logger follows the context
-        self._thread = threading.Thread(
-            target=run, args=(self._produce, items, size), name="plan", daemon=True
-        )
-        self._thread.start()
-
-    def _produce(self, items: Iterable[Delivery], size: int) -> None:
-        try:
-            for page in _pages(items, size):
-                self._room.acquire()
-                if self._closed:
-                    return
-                self._pages.put(page)
-        except BaseException as exc:  # handed to the reader, raised there
-            self._pages.put(exc)
-            return
-        self._pages.put(None)
-
-    def __iter__(self) -> Iterator[list[Delivery]]:
-        while (page := self._pages.get()) is not None:
-            if isinstance(page, BaseException):
-                raise page
-            self._room.release()
-            yield page
-
-    def close(self) -> None:
-        """Stop planning (after the page in hand) and wait for the thread to end."""
-        self._closed = True
-        self._room.release()  # a planner waiting for room wakes up and sees it closed
-        self._thread.join()
-
-
 class _Dispatcher:
     def __init__(
         self, adapter, channel, edition, ledger, policy, report, sleep, progress, stop, on_rejected
@@ -292,25 +246,21 @@ class _Dispatcher:
         self.ledger.reopen_retryable(self.edition_id, self.channel)
         self._progress()
         first = True
-        pages = _ReadAhead(planned, PAGE_SIZE)
         with ThreadPoolExecutor(self.workers, thread_name_prefix=f"send-{self.channel}") as pool:
             batch: list[Delivery] = []
-            try:
-                for page in pages:
-                    if self.stop.is_set():
-                        break
-                    for delivery in self._prepare(page):
-                        if delivery.after is not None and any(
-                            d.target == delivery.after for d in batch
-                        ):
-                            first = self._submit(pool, batch, first)
-                            batch = []
-                        batch.append(delivery)
-                        if len(batch) >= self.size:
-                            first = self._submit(pool, batch, first)
-                            batch = []
-            finally:
-                pages.close()
+            for page in _pages(planned, PAGE_SIZE):
+                if self.stop.is_set():
+                    break
+                for delivery in self._prepare(page):
+                    if delivery.after is not None and any(
+                        d.target == delivery.after for d in batch
+                    ):
+                        first = self._submit(pool, batch, first)
+                        batch = []
+                    batch.append(delivery)
+                    if len(batch) >= self.size:
+                        first = self._submit(pool, batch, first)
+                        batch = []
             if batch:
                 self._submit(pool, batch, first)
         self.claims.close()
