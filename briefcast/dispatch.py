@@ -230,7 +230,8 @@ class _Dispatcher:
         self.slots = threading.Semaphore(self.workers + 1)  # requests in flight or queued
         self.outstanding: deque[tuple[Future, set[str]]] = deque()
         self.waiting: dict[str, str] = {}  # thread/chat targets held behind one in doubt
-        self.row_ids: dict[str, int] = {}  # rows this run created and has yet to claim
+        self.seqs: dict[str, int] = {}  # deliveries planned and not yet claimed (claim_new)
+        self.fresh = False  # the channel had no rows for this edition when the run began
         self.refused: AuthError | None = None  # the provider refused our own credentials
         self.not_attempted = 0
         self.given_back = 0
@@ -244,6 +245,7 @@ class _Dispatcher:
     def run(self, planned: Iterable[Delivery]) -> None:
         self.total = size_of(planned) or 0
         self.ledger.reopen_retryable(self.edition_id, self.channel)
+        self.fresh = not self.ledger.has_rows(self.edition_id, self.channel)
         self._progress()
         first = True
         with ThreadPoolExecutor(self.workers, thread_name_prefix=f"send-{self.channel}") as pool:
@@ -271,9 +273,13 @@ class _Dispatcher:
         report = self.report
         targets = [(d.target, self.seq + n) for n, d in enumerate(page)]
         self.seq += len(page)
-        created = self.ledger.create(self.edition_id, self.channel, targets)
+        if self.claims_each:  # claimed one by one later, by target: the rows come first
+            created = self.ledger.create(self.edition_id, self.channel, targets)
+            earlier = len(created) < len(page)
+        else:  # each request's rows are created as they are claimed (claim_new)
+            earlier = not self.fresh
         settled: dict[str, Row] = {}
-        if len(created) < len(page):
+        if earlier:
             settled = self.ledger.settled(self.edition_id, self.channel, [t for t, _ in targets])
         todo: list[Delivery] = []
         problems: list[tuple[str, str]] = []
@@ -289,6 +295,9 @@ class _Dispatcher:
                     report.note(f"{delivery.target}: {delivery.problem}")
                 else:
                     todo.append(delivery)
+        seqs = dict(targets)
+        if problems and not self.claims_each:  # a refused delivery is recorded all the same
+            self.ledger.create(self.edition_id, self.channel, [(t, seqs[t]) for t, _ in problems])
         self.ledger.refuse(self.edition_id, self.channel, problems)
         admit = getattr(self.adapter, "admit", None)
         if admit is not None and todo:
@@ -296,13 +305,16 @@ class _Dispatcher:
             if allowed < len(todo):
                 held = todo[allowed:]
                 todo = todo[:allowed]
+                if not self.claims_each:
+                    held_rows = [(d.target, seqs[d.target]) for d in held]
+                    self.ledger.create(self.edition_id, self.channel, held_rows)
                 self.ledger.hold(self.edition_id, self.channel, [d.target for d in held], reason)
                 with self.lock:
                     report.held += len(held)
                     report.note(f"{len(held)} held back: {reason}", always=True)
                 log.warning("%s: %d held back: %s", self.channel, len(held), reason)
         if not self.claims_each:  # a claims_each adapter claims each message by target
-            self.row_ids.update((d.target, created[d.target]) for d in todo if d.target in created)
+            self.seqs.update((d.target, seqs[d.target]) for d in todo)
         self._advance(len(page) - len(todo))
         return todo
 
@@ -474,13 +486,14 @@ class _Dispatcher:
         return handover.retry, handover.example, handover.pause
 
     def _claim(self, batch: list[Delivery]) -> dict[str, int]:
-        """Claim the batch's rows by id when this run created them all, else by target."""
-        ids = {d.target: self.row_ids.pop(d.target, None) for d in batch}
-        if None in ids.values():
+        """Claim the batch: its first attempt creates the rows in flight where they are
+        missing; a retry claims the rows it released."""
+        seqs = [(d.target, self.seqs.pop(d.target, None)) for d in batch]
+        if any(seq is None for _, seq in seqs):
             return self.ledger.claim_targets(
                 self.edition_id, self.channel, [d.target for d in batch]
             )
-        return self.ledger.claim_rows(ids)
+        return self.ledger.claim_new(self.edition_id, self.channel, seqs)
 
     def _halted(self) -> bool:
         return self.stop.is_set() or self.refused is not None

@@ -115,8 +115,8 @@ def _rows_at_once(conn: Connection, condition) -> list[tuple[int, str]]:
 
     sqlite3 lets go of the GIL at every row it steps to. Inside a write, with the
     writer lock held, each such row could hand the GIL to the thread planning the
-    next page and wait for it back: a claim of 1000 rows with RETURNING took twice as
-    long in a run as alone. One JSON array is one step.
+    next page and wait for it back: 1000 rows with RETURNING took twice as long in a
+    run as alone. One JSON array is one step.
     """
     packed = select(func.json_group_array(func.json_array(deliveries.c.id, deliveries.c.target)))
     return [tuple(pair) for pair in orjson.loads(conn.scalar(packed.where(condition)))]
@@ -250,11 +250,45 @@ class Ledger:
         """
         if not targets:
             return {}
+        with self._transaction(durable=False) as conn:
+            return self._insert(conn, edition_id, channel, targets, claimed=False)
+
+    def claim_new(
+        self, edition_id: str, channel: str, targets: Sequence[tuple[str, int]]
+    ) -> dict[str, int]:
+        """Claim these (target, seq): rows not yet in the ledger are created in flight for
+        this run, pending ones are claimed; target → row id of those claimed.
+
+        A fresh edition's rows are written twice (claimed, then their outcome) instead of
+        three times; the pending row of a plan that has yet to go is never written.
+        """
+        if not targets:
+            return {}
+        with self._transaction(durable=True) as conn:
+            got = self._insert(conn, edition_id, channel, targets, claimed=True)
+            if len(got) < len(targets):  # already in the ledger: claimed if still pending
+                rest = [target for target, _ in targets if target not in got]
+                condition = and_(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.channel == channel,
+                    self._among(deliveries.c.target, rest),
+                )
+                got.update((target, row_id) for row_id, target in self._claim(conn, condition))
+            return got
+
+    def _insert(self, conn, edition_id, channel, targets, *, claimed: bool) -> dict[str, int]:
+        """One INSERT … SELECT of the rows not yet in the ledger; target → id of those made."""
         stamp = now()
         columns = (
-            "edition_id, channel, target, seq, state, attempts, retryable, created_at, updated_at"
+            "edition_id, channel, target, seq, state, run_id, lease_id, attempts, retryable, "
+            "created_at, updated_at"
         )
-        values = ":edition, :channel, t.target, t.seq, 'pending', 0, false, :stamp, :stamp"
+        if claimed:
+            state = f"'{IN_FLIGHT}', :run, :lease, 1"
+            extra = {"run": self.run_id, "lease": self.lease_id}
+        else:
+            state, extra = f"'{PENDING}', NULL, NULL, 0", {}
+        values = f":edition, :channel, t.target, t.seq, {state}, false, :stamp, :stamp"
         if self._dialect == "postgresql":
             source = "unnest(CAST(:targets AS text[]), CAST(:seqs AS integer[])) AS t(target, seq)"
             params = {"targets": [t for t, _ in targets], "seqs": [n for _, n in targets]}
@@ -269,13 +303,23 @@ class Ledger:
             f"INSERT INTO deliveries ({columns}) SELECT {values} FROM {source} WHERE true "
             f"ON CONFLICT (edition_id, channel, target) DO NOTHING{returning}"
         ).bindparams(bindparam("stamp", type_=deliveries.c.created_at.type))
-        with self._transaction(durable=False) as conn:
-            result = conn.execute(
-                statement, {"edition": edition_id, "channel": channel, "stamp": stamp, **params}
+        result = conn.execute(
+            statement,
+            {"edition": edition_id, "channel": channel, "stamp": stamp, **params, **extra},
+        )
+        if returning:
+            return {target: row_id for row_id, target in result.all()}
+        return _inserted_last(conn, result.rowcount)
+
+    def has_rows(self, edition_id: str, channel: str) -> bool:
+        """Whether the channel has any row for this edition (an earlier or another run)."""
+        with self.engine.connect() as conn:
+            found = conn.scalar(
+                select(deliveries.c.id)
+                .where(deliveries.c.edition_id == edition_id, deliveries.c.channel == channel)
+                .limit(1)
             )
-            if returning:
-                return {target: row_id for row_id, target in result.all()}
-            return _inserted_last(conn, result.rowcount)
+        return found is not None
 
     def ensure(self, edition_id: str, channel: str, targets: Sequence[str]) -> None:
         """Create a pending row for every target not yet in the ledger."""
@@ -365,9 +409,12 @@ class Ledger:
         listed = func.json_each(bindparam(None, json.dumps(values))).table_valued("value")
         return column.in_(select(listed.c.value))
 
-    def _claiming(self, condition, stamp: datetime):
-        """The UPDATE that moves the pending rows matching ``condition`` to in_flight."""
-        return (
+    def _claim(self, conn, condition) -> list[tuple[int, str]]:
+        pending = select(deliveries.c.id).where(condition, deliveries.c.state == PENDING)
+        if self._dialect == "postgresql":  # a row another worker is claiming is skipped
+            pending = pending.with_for_update(skip_locked=True)
+            condition = deliveries.c.id.in_(pending.scalar_subquery())
+        return conn.execute(
             update(deliveries)
             .where(condition, deliveries.c.state == PENDING)
             .values(
@@ -376,17 +423,9 @@ class Ledger:
                 lease_id=self.lease_id,
                 error=None,
                 attempts=deliveries.c.attempts + 1,
-                updated_at=stamp,
+                updated_at=now(),
             )
-        )
-
-    def _claim(self, conn, condition) -> list[tuple[int, str]]:
-        if self._dialect == "postgresql":  # a row another worker is claiming is skipped
-            pending = select(deliveries.c.id).where(condition, deliveries.c.state == PENDING)
-            pending = pending.with_for_update(skip_locked=True)
-            condition = deliveries.c.id.in_(pending.scalar_subquery())
-        return conn.execute(
-            self._claiming(condition, now()).returning(deliveries.c.id, deliveries.c.target)
+            .returning(deliveries.c.id, deliveries.c.target)
         ).all()  # fetchall: iterating a result fetches row by row, a third of a claim's CPU
 
     def claim_targets(
@@ -407,34 +446,6 @@ class Ledger:
         )
         with self._transaction(durable=True) as conn:
             return {target: row_id for row_id, target in self._claim(conn, condition)}
-
-    def claim_rows(self, rows: dict[str, int]) -> dict[str, int]:
-        """``claim_targets`` for rows known by id (target → row id); those claimed.
-
-        By primary key, PostgreSQL finds the rows through its index whatever its statistics
-        say: matched on (edition, channel, target), a ledger table too fresh to have any made
-        it walk every row of the channel per claim (a million-row edition never ended).
-        """
-        if not rows:
-            return {}
-        condition = self._among(deliveries.c.id, rows.values())
-        with self._transaction(durable=True) as conn:
-            if self._dialect != "sqlite":
-                return {target: row_id for row_id, target in self._claim(conn, condition)}
-            # One step, not a row returned per claim (see _rows_at_once); when all were
-            # pending, which they are unless another run took some, they are all ours.
-            stamp = now()
-            taken = conn.execute(self._claiming(condition, stamp)).rowcount
-            if taken == len(rows):
-                return dict(rows)
-            mine = and_(
-                condition,
-                deliveries.c.state == IN_FLIGHT,
-                deliveries.c.run_id == self.run_id,
-                deliveries.c.lease_id == self.lease_id,
-                deliveries.c.updated_at == stamp,
-            )
-            return {target: row_id for row_id, target in _rows_at_once(conn, mine)}
 
     def claim(self, ids: Iterable[int]) -> set[int]:
         """Atomically move pending rows to in_flight for this run; return the ids we got."""

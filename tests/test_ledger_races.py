@@ -89,18 +89,21 @@ def test_a_second_ledgers_claim_of_claimed_rows_comes_back_empty(db_url):
     }
 
 
-def test_rows_a_run_created_are_claimed_by_id_once(db_url):
+def test_a_claim_creates_the_missing_rows_in_flight_and_takes_pending_ones_once(db_url):
     engine = get_engine(db_url)
     first, second = Ledger(engine, run_id="run-a"), Ledger(engine, run_id="run-b")
-    created = first.create(EDITION, "recording", [("a", 0), ("b", 1)])
+    first.create(EDITION, "recording", [("a", 0)])  # pending, as a shard plan leaves it
 
-    assert set(first.create(EDITION, "recording", [("a", 0), ("c", 2)])) == {"c"}
-    assert first.claim_rows(created) == created
-    assert second.claim_rows(created) == {}
-    assert {t: r.run_id for t, r in first.rows(EDITION, "recording").items()} == {
-        "a": "run-a",
-        "b": "run-a",
-        "c": None,
+    claimed = first.claim_new(EDITION, "recording", [("a", 0), ("b", 1)])
+    assert set(claimed) == {"a", "b"}
+    assert second.claim_new(EDITION, "recording", [("a", 0), ("b", 1), ("c", 2)]) == {
+        "c": second.rows(EDITION, "recording")["c"].id
+    }
+    rows = first.rows(EDITION, "recording")
+    assert {t: (r.state, r.run_id, r.seq, r.id) for t, r in rows.items()} == {
+        "a": (IN_FLIGHT, "run-a", 0, claimed["a"]),
+        "b": (IN_FLIGHT, "run-a", 1, claimed["b"]),
+        "c": (IN_FLIGHT, "run-b", 2, rows["c"].id),
     }
 
 
@@ -111,8 +114,8 @@ def test_a_row_another_run_takes_between_read_and_claim_is_not_sent_by_us(db_url
     taken: list[str] = []
 
     def race(batch):  # runs before our first request: the other run claims t3 meanwhile
-        if not taken:
-            taken.extend(other.claim_targets(EDITION, "recording", ["t3"]))
+        if not taken:  # as a run claims: creating the row in flight, or taking it if pending
+            taken.extend(other.claim_new(EDITION, "recording", [("t3", 3)]))
 
     # Our claim of the first batch happens before send(); the race claims t3 of the
     # second batch after we read it as pending and before we claim it.
