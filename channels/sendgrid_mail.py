@@ -135,12 +135,17 @@ def _escaped(value: str) -> str:
     return value
 
 
-def _substitution_bytes(personalization: dict) -> int:
-    """The UTF-8 size of the substitutions, encoding only when characters cannot tell."""
+def _substitution_bytes(personalization: dict, token_chars: int | None = None) -> int:
+    """The UTF-8 size of the substitutions, encoding only when characters cannot tell.
+
+    ``token_chars``: the length of the tokens (the same in every personalization).
+    """
     subs = personalization.get("substitutions")
     if not subs:
         return 0
-    chars = sum(map(len, subs)) + sum(map(len, subs.values()))
+    if token_chars is None:
+        token_chars = sum(map(len, subs))
+    chars = token_chars + sum(map(len, subs.values()))
     if chars > MAX_SUBSTITUTION_BYTES or chars * 4 <= MAX_SUBSTITUTION_BYTES:
         return chars  # over even as ASCII, or under even at 4 bytes a character
     return sum(len(k.encode()) + len(v.encode()) for k, v in subs.items())
@@ -218,6 +223,7 @@ class SendGridChannel(BaseChannel):
         self.names: set[str] = set()  # the placeholders this edition uses
         self._tokens: list[tuple[str, str, str]] = []  # (name, HTML token, text token)
         self._shared: dict | None = None  # the body parts every request of the edition shares
+        self._list_unsubscribe = ("", "")  # the header's text before and after the link
         self.client = SendGridAPIClient(
             settings.api_key.get_secret_value(), host=settings.base_url.rstrip("/")
         )
@@ -235,11 +241,16 @@ class SendGridChannel(BaseChannel):
         self.edition = edition
         self.names = names
         self._tokens = [(n, f"%%{n}%%", _text_token(n)) for n in sorted(names)]
+        # list_unsubscribe's header around each recipient's link, made once
+        mailto = self.settings.unsubscribe_mailto or None
+        header = list_unsubscribe(Recipient("", unsubscribe_url="\0"), mailto)
+        self._list_unsubscribe = tuple(header["List-Unsubscribe"].split("\0", 1))
         self._shared = self._shared_body(edition)
         return Planned(self._deliveries(names), size_of(self.context.recipients))
 
     def _deliveries(self, names: set[str]) -> Iterator[Delivery]:
         required = (names & KNOWN) - OPTIONAL
+        token_chars = sum(len(html) + len(text) for _, html, text in self._tokens)
         for recipient, problem in mailing_list(self.context, self.name):
             target = recipient.email.lower()
             if problem is not None:
@@ -252,7 +263,7 @@ class SendGridChannel(BaseChannel):
                 yield Delivery(target, None, problem=problem)
                 continue
             personalization = self._personalization(recipient, values)
-            if _substitution_bytes(personalization) > MAX_SUBSTITUTION_BYTES:
+            if _substitution_bytes(personalization, token_chars) > MAX_SUBSTITUTION_BYTES:
                 yield Delivery(target, None, problem="substitutions exceed 10,000 bytes")
                 continue
             yield Delivery(target, personalization)
@@ -261,9 +272,10 @@ class SendGridChannel(BaseChannel):
         email = ascii_address(recipient.email)
         to = {"name": recipient.name, "email": email} if recipient.name else {"email": email}
         personalization: dict = {"to": [to]}
-        unsubscribe = list_unsubscribe(recipient, self.settings.unsubscribe_mailto or None)
-        if "List-Unsubscribe" in unsubscribe:
-            personalization["headers"] = {"List-Unsubscribe": unsubscribe["List-Unsubscribe"]}
+        if recipient.unsubscribe_url:
+            before, after = self._list_unsubscribe
+            unsubscribe = f"{before}{recipient.unsubscribe_url}{after}"
+            personalization["headers"] = {"List-Unsubscribe": unsubscribe}
         if self._tokens:
             values = values if values is not None else recipient_values(recipient)
             subs: dict[str, str] = {}
