@@ -130,11 +130,36 @@ def _inserted_last(conn: Connection, count: int) -> dict[str, int]:
     """
     if count <= 0:
         return {}
-    last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+    last = func.last_insert_rowid()
     rows = _rows_at_once(conn, deliveries.c.id.between(last - count + 1, last))
     if len(rows) != count:  # not as expected: nothing is assumed
         raise RuntimeError(f"{len(rows)} rows found for {count} created")
     return {target: row_id for row_id, target in rows}
+
+
+@lru_cache(maxsize=4)
+def _insert_statement(dialect: str, claimed: bool):
+    """INSERT … SELECT … ON CONFLICT DO NOTHING over a page of (target, seq): pending
+    rows, or rows in flight for the claiming run (``:run``, ``:lease``)."""
+    columns = (
+        "edition_id, channel, target, seq, state, run_id, lease_id, attempts, retryable, "
+        "created_at, updated_at"
+    )
+    state = f"'{IN_FLIGHT}', :run, :lease, 1" if claimed else f"'{PENDING}', NULL, NULL, 0"
+    values = f":edition, :channel, t.target, t.seq, {state}, false, :stamp, :stamp"
+    if dialect == "postgresql":
+        source = "unnest(CAST(:targets AS text[]), CAST(:seqs AS integer[])) AS t(target, seq)"
+        returning = " RETURNING id, target"
+    else:
+        source = (
+            "(SELECT json_extract(value, '$[0]') AS target, "
+            "json_extract(value, '$[1]') AS seq FROM json_each(:targets)) AS t"
+        )
+        returning = ""
+    return text(
+        f"INSERT INTO deliveries ({columns}) SELECT {values} FROM {source} WHERE true "
+        f"ON CONFLICT (edition_id, channel, target) DO NOTHING{returning}"
+    ).bindparams(bindparam("stamp", type_=deliveries.c.created_at.type))
 
 
 class RunStillLive(RuntimeError):
@@ -230,7 +255,9 @@ class Ledger:
         never sent twice. A kill -9 loses nothing either way.
         """
         engine = self.engine if durable else relaxed(self.engine)
-        with one_writer(self.engine), engine.begin() as conn:
+        # The connection is checked out before the writer's turn: only the transaction
+        # holds it up.
+        with engine.connect() as conn, one_writer(self.engine), conn.begin():
             if self._dialect == "postgresql" and not durable:
                 conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             yield conn
@@ -250,8 +277,9 @@ class Ledger:
         """
         if not targets:
             return {}
+        insert = self._insert(edition_id, channel, targets, claimed=False)
         with self._transaction(durable=False) as conn:
-            return self._insert(conn, edition_id, channel, targets, claimed=False)
+            return insert(conn)
 
     def claim_new(
         self, edition_id: str, channel: str, targets: Sequence[tuple[str, int]]
@@ -264,8 +292,9 @@ class Ledger:
         """
         if not targets:
             return {}
+        insert = self._insert(edition_id, channel, targets, claimed=True)
         with self._transaction(durable=True) as conn:
-            got = self._insert(conn, edition_id, channel, targets, claimed=True)
+            got = insert(conn)
             if len(got) < len(targets):  # already in the ledger: claimed if still pending
                 rest = [target for target, _ in targets if target not in got]
                 condition = and_(
@@ -276,40 +305,26 @@ class Ledger:
                 got.update((target, row_id) for row_id, target in self._claim(conn, condition))
             return got
 
-    def _insert(self, conn, edition_id, channel, targets, *, claimed: bool) -> dict[str, int]:
-        """One INSERT … SELECT of the rows not yet in the ledger; target → id of those made."""
-        stamp = now()
-        columns = (
-            "edition_id, channel, target, seq, state, run_id, lease_id, attempts, retryable, "
-            "created_at, updated_at"
-        )
+    def _insert(self, edition_id, channel, targets, *, claimed: bool):
+        """One INSERT … SELECT of the rows not yet in the ledger, ready to run on a
+        connection (all but the statement itself is done before the writer's turn);
+        running it gives target → id of the rows it made."""
+        params = {"edition": edition_id, "channel": channel, "stamp": now()}
         if claimed:
-            state = f"'{IN_FLIGHT}', :run, :lease, 1"
-            extra = {"run": self.run_id, "lease": self.lease_id}
-        else:
-            state, extra = f"'{PENDING}', NULL, NULL, 0", {}
-        values = f":edition, :channel, t.target, t.seq, {state}, false, :stamp, :stamp"
+            params.update(run=self.run_id, lease=self.lease_id)
         if self._dialect == "postgresql":
-            source = "unnest(CAST(:targets AS text[]), CAST(:seqs AS integer[])) AS t(target, seq)"
-            params = {"targets": [t for t, _ in targets], "seqs": [n for _, n in targets]}
+            params.update(targets=[t for t, _ in targets], seqs=[n for _, n in targets])
         else:
-            source = (
-                "(SELECT json_extract(value, '$[0]') AS target, "
-                "json_extract(value, '$[1]') AS seq FROM json_each(:targets)) AS t"
-            )
-            params = {"targets": json.dumps(targets)}
-        returning = " RETURNING id, target" if self._dialect == "postgresql" else ""
-        statement = text(
-            f"INSERT INTO deliveries ({columns}) SELECT {values} FROM {source} WHERE true "
-            f"ON CONFLICT (edition_id, channel, target) DO NOTHING{returning}"
-        ).bindparams(bindparam("stamp", type_=deliveries.c.created_at.type))
-        result = conn.execute(
-            statement,
-            {"edition": edition_id, "channel": channel, "stamp": stamp, **params, **extra},
-        )
-        if returning:
-            return {target: row_id for row_id, target in result.all()}
-        return _inserted_last(conn, result.rowcount)
+            params.update(targets=json.dumps(targets))
+        statement = _insert_statement(self._dialect, claimed)
+
+        def run(conn: Connection) -> dict[str, int]:
+            result = conn.execute(statement, params)
+            if self._dialect == "postgresql":
+                return {target: row_id for row_id, target in result.all()}
+            return _inserted_last(conn, result.rowcount)
+
+        return run
 
     def has_rows(self, edition_id: str, channel: str) -> bool:
         """Whether the channel has any row for this edition (an earlier or another run)."""
