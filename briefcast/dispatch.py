@@ -1,15 +1,16 @@
 """The dispatcher: the one place where retries, provider waits, claims and the ledger meet.
 
 For one channel it streams the edition's deliveries from the adapter's plan a
-page at a time: the page's ledger rows are created with one statement, what an
-earlier run settled is counted (sent, failed, in doubt), and the rest is cut
-into requests of the adapter's ``max_batch``. Up to ``concurrency`` requests
-are in flight at once, each on its own thread: claim (one UPDATE, immediately
-before the request), send, record its outcomes (one small transaction, as soon
-as they are known). So after a kill -9 the rows in doubt are at most those
+page at a time: what an earlier run settled is counted (sent, failed, in
+doubt), and the rest is cut into requests of the adapter's ``max_batch``. Up to
+``concurrency`` requests are in flight at once, each on its own thread: claim
+(one statement, immediately before the request, creating the rows in flight
+where the ledger has none yet), send, record its outcomes (one small
+transaction, as soon as they are known). So after a kill -9 the rows in doubt are at most those
 whose request was on the wire. An adapter whose batch is many separate
 messages (SMTP, ``claims_each``) claims and records each message itself
-through a :class:`_Handover`, at its point of no return.
+through a :class:`_Handover`, at its point of no return, on rows made pending
+a page at a time.
 
 Provider waits (429) close a gate that every sender of the channel waits on;
 transient failures are retried with capped, jittered exponential backoff;

@@ -7,9 +7,11 @@ same row, and a crash between the provider's accept and our write leaves the
 row ``in_flight``: it is reported as *in doubt*, never resent blindly. An
 operator settles it with ``briefcast ledger resolve``.
 
-Every write works on a page or a request at a time: rows are created per page
-with one INSERT … ON CONFLICT DO NOTHING, claimed per request with one
-UPDATE … RETURNING, and a request's outcomes are written in one transaction.
+Every write works on a page or a request at a time: a request's rows are
+claimed with one INSERT … ON CONFLICT DO NOTHING that creates them in flight
+(``claim_new``; rows already there are claimed with one UPDATE), pending rows
+are created a page at a time where a channel claims message by message, and a
+request's outcomes are written in one transaction.
 Claims carry a lease (``briefcast.leases``): the rows of a run whose heartbeat
 is fresh are never touched by another run or by ``resolve``.
 """
