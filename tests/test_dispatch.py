@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import date
 
@@ -196,3 +197,65 @@ def test_stories_from_earlier_editions_that_went_out_are_known(ledger):
         date(2026, 11, 20), ["story-0", "story-1", "story-3", "story-9"]
     )
     assert seen == {"story-1"}
+
+
+class OneByOneChannel(BaseChannel):
+    """Sends each message of a batch on its own thread and claims it there (SMTP's way)."""
+
+    name = "one-by-one"
+    max_batch = 4
+    claims_each = True
+
+    def __init__(self, targets):
+        super().__init__(None, None)
+        self.targets = targets
+        self.reserved = threading.Semaphore(0)  # one release per message reserved
+
+    def plan(self, edition):
+        return [Delivery(t, t) for t in self.targets]
+
+    def send(self, batch, handover):
+        outcomes = [None] * len(batch)
+
+        def one(index, delivery):
+            handover.reserve(delivery)
+            self.reserved.release()
+            if handover.claim(delivery):
+                outcomes[index] = Receipt(f"id-{delivery.target}")
+
+        threads = [threading.Thread(target=one, args=item) for item in enumerate(batch)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return outcomes
+
+
+class SlowFirstFlush(Ledger):
+    """A ledger whose first claim is slow to reach the disk: until every message of the
+    batch has asked for its own claim."""
+
+    def __init__(self, engine, reserved, waiting_for):
+        super().__init__(engine)
+        self.calls: list[list[str]] = []
+        self.reserved = reserved
+        self.waiting_for = waiting_for
+
+    def claim_targets(self, edition_id, channel, targets):
+        self.calls.append(list(targets))
+        if len(self.calls) == 1:
+            for _ in range(self.waiting_for):
+                assert self.reserved.acquire(timeout=30)
+        return super().claim_targets(edition_id, channel, targets)
+
+
+def test_claims_waiting_behind_a_slow_flush_share_the_next_one(ledger):
+    """Per-message claims queued while one is flushed go to disk together (group commit)."""
+    channel = OneByOneChannel(["a", "b", "c", "d"])
+    slow = SlowFirstFlush(ledger.engine, channel.reserved, waiting_for=4)
+    report = dispatch_channel(channel, "one-by-one", make_edition(), slow, POLICY)
+
+    assert report.delivered == 4 and report.in_doubt == 0
+    assert sorted(len(call) for call in slow.calls) == [1, 3]
+    rows = slow.rows(make_edition().edition_id, "one-by-one")
+    assert {t: r.state for t, r in rows.items()} == dict.fromkeys("abcd", "sent")
