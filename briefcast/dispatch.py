@@ -6,11 +6,11 @@ doubt), and the rest is cut into requests of the adapter's ``max_batch``. Up to
 ``concurrency`` requests are in flight at once, each on its own thread: claim
 (one statement, immediately before the request, creating the rows in flight
 where the ledger has none yet), send, record its outcomes (one small
-transaction, as soon as they are known). So after a kill -9 the rows in doubt are at most those
-whose request was on the wire. An adapter whose batch is many separate
-messages (SMTP, ``claims_each``) claims and records each message itself
-through a :class:`_Handover`, at its point of no return, on rows made pending
-a page at a time.
+transaction, as soon as they are known). So after a kill -9 the rows in doubt
+are at most those whose request was on the wire. An adapter whose batch is
+many separate messages (SMTP, ``claims_each``) claims and records each message
+itself through a :class:`_Handover`, at its point of no return, on rows made
+pending a page at a time.
 
 Provider waits (429) close a gate that every sender of the channel waits on;
 transient failures are retried with capped, jittered exponential backoff;
@@ -296,26 +296,24 @@ class _Dispatcher:
                     report.note(f"{delivery.target}: {delivery.problem}")
                 else:
                     todo.append(delivery)
-        seqs = dict(targets)
-        if problems and not self.claims_each:  # a refused delivery is recorded all the same
-            self.ledger.create(self.edition_id, self.channel, [(t, seqs[t]) for t, _ in problems])
-        self.ledger.refuse(self.edition_id, self.channel, problems)
+        held: list[Delivery] = []
+        reason = ""
         admit = getattr(self.adapter, "admit", None)
         if admit is not None and todo:
             allowed, reason = admit(todo, self.ledger.recent_count(self.channel))
-            if allowed < len(todo):
-                held = todo[allowed:]
-                todo = todo[:allowed]
-                if not self.claims_each:
-                    held_rows = [(d.target, seqs[d.target]) for d in held]
-                    self.ledger.create(self.edition_id, self.channel, held_rows)
-                self.ledger.hold(self.edition_id, self.channel, [d.target for d in held], reason)
-                with self.lock:
-                    report.held += len(held)
-                    report.note(f"{len(held)} held back: {reason}", always=True)
-                log.warning("%s: %d held back: %s", self.channel, len(held), reason)
-        if not self.claims_each:  # a claims_each adapter claims each message by target
+            todo, held = todo[:allowed], todo[allowed:]
+        seqs = dict(targets)
+        if not self.claims_each:  # what is not sent is recorded all the same: its rows now
+            unsent = [t for t, _ in problems] + [d.target for d in held]
+            self.ledger.create(self.edition_id, self.channel, [(t, seqs[t]) for t in unsent])
             self.seqs.update((d.target, seqs[d.target]) for d in todo)
+        self.ledger.refuse(self.edition_id, self.channel, problems)
+        if held:
+            self.ledger.hold(self.edition_id, self.channel, [d.target for d in held], reason)
+            with self.lock:
+                report.held += len(held)
+                report.note(f"{len(held)} held back: {reason}", always=True)
+            log.warning("%s: %d held back: %s", self.channel, len(held), reason)
         self._advance(len(page) - len(todo))
         return todo
 

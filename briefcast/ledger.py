@@ -328,12 +328,16 @@ class Ledger:
 
         return run
 
-    def has_rows(self, edition_id: str, channel: str) -> bool:
-        """Whether the channel has any row for this edition (an earlier or another run)."""
+    def has_rows(self, edition_id: str, channel: str, *conditions) -> bool:
+        """Whether the channel has a row for this edition (matching ``conditions``)."""
         with self.engine.connect() as conn:
             found = conn.scalar(
                 select(deliveries.c.id)
-                .where(deliveries.c.edition_id == edition_id, deliveries.c.channel == channel)
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.channel == channel,
+                    *conditions,
+                )
                 .limit(1)
             )
         return found is not None
@@ -385,19 +389,7 @@ class Ledger:
 
     def has_pending(self, edition_id: str, channel: str) -> bool:
         """Whether any row of the channel is still pending (another shard may take it)."""
-        with self.engine.connect() as conn:
-            return (
-                conn.scalar(
-                    select(deliveries.c.id)
-                    .where(
-                        deliveries.c.edition_id == edition_id,
-                        deliveries.c.channel == channel,
-                        deliveries.c.state == PENDING,
-                    )
-                    .limit(1)
-                )
-                is not None
-            )
+        return self.has_rows(edition_id, channel, deliveries.c.state == PENDING)
 
     def reopen_retryable(self, edition_id: str, channel: str) -> int:
         """Failed-but-retryable rows from an earlier run go back to pending."""

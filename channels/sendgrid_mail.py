@@ -135,7 +135,7 @@ def _escaped(value: str) -> str:
     return value
 
 
-def _substitution_bytes(personalization: dict, token_chars: int | None = None) -> int:
+def _substitution_bytes(personalization: dict, token_chars: int) -> int:
     """The UTF-8 size of the substitutions, encoding only when characters cannot tell.
 
     ``token_chars``: the length of the tokens (the same in every personalization).
@@ -143,8 +143,6 @@ def _substitution_bytes(personalization: dict, token_chars: int | None = None) -
     subs = personalization.get("substitutions")
     if not subs:
         return 0
-    if token_chars is None:
-        token_chars = sum(map(len, subs))
     chars = token_chars + sum(map(len, subs.values()))
     if chars > MAX_SUBSTITUTION_BYTES or chars * 4 <= MAX_SUBSTITUTION_BYTES:
         return chars  # over even as ASCII, or under even at 4 bytes a character

@@ -67,6 +67,8 @@ from briefcast.models import RenderedEdition
 log = logging.getLogger("briefcast.channels.smtp")
 
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "plain": 25}
+
+
 class SmtpSettings(ChannelSettings):
     host: str
     port: int | None = Field(None, ge=1, le=65535, description="Default: 587, 465 or 25.")

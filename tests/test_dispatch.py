@@ -256,6 +256,8 @@ def test_claims_waiting_behind_a_slow_flush_share_the_next_one(ledger):
     report = dispatch_channel(channel, "one-by-one", make_edition(), slow, POLICY)
 
     assert report.delivered == 4 and report.in_doubt == 0
-    assert sorted(len(call) for call in slow.calls) == [1, 3]
+    # The first claim may take one message or several already waiting; whatever queued
+    # behind it while it was flushed (all the others) went in one more claim, not one each.
+    assert len(slow.calls) <= 2 and sorted(sum(slow.calls, [])) == ["a", "b", "c", "d"]
     rows = slow.rows(make_edition().edition_id, "one-by-one")
     assert {t: r.state for t, r in rows.items()} == dict.fromkeys("abcd", "sent")
