@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 
 from briefcast.tables import metadata
 
-__all__ = ["get_engine", "metadata", "one_writer", "relaxed"]
+__all__ = ["get_engine", "metadata", "one_writer", "reader_engine", "relaxed"]
 
 _writers: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _writers_lock = threading.Lock()
@@ -93,3 +93,11 @@ def get_engine(url: str) -> Engine:
 
     schema.upgrade(engine)  # a fresh database gets its tables; an older one is migrated
     return engine
+
+
+def reader_engine(url: str) -> Engine:
+    """An engine that reads a database ``get_engine`` has set up (in another process):
+    no migration check, no pragmas (WAL mode is the file's own)."""
+    if url.startswith("sqlite:"):
+        return create_engine(url, connect_args={"timeout": 30})
+    return create_engine(url)

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from briefcast import tokens
 from briefcast.channels.base import Recipient
+from briefcast.db import reader_engine
 from briefcast.tables import subscribers
 
 PENDING, ACTIVE = "pending", "active"
@@ -535,14 +536,26 @@ class ActiveRecipients:
     Iterating reads the subscribers table a page at a time (keyset on id), so
     nothing proportional to the list is held in memory. Stored addresses were
     validated and normalized on the way in; they are used as they are. Each
-    iteration starts a fresh read; ``len()`` counts with one query.
+    iteration starts a fresh read; ``len()`` counts with one query. It pickles as
+    where to read and how to sign (``portable``): a second process can stream it.
     """
 
+    portable = True
+
     def __init__(self, engine: Engine, settings, edition_id: str, page: int = PAGE) -> None:
+        links = _links(settings, edition_id)
+        self._setup(engine, links, link_secret(settings), page)
+
+    def _setup(self, engine: Engine, links: tuple[str, str], secret: str, page: int) -> None:
         self.engine = engine
-        self.unsubscribe, self.view = _links(settings, edition_id)
-        self.sign = tokens.Signer(link_secret(settings), "unsubscribe").sign
+        self.unsubscribe, self.view = links
+        self.secret = secret
+        self.sign = tokens.Signer(secret, "unsubscribe").sign
         self.page = page
+
+    def __reduce__(self):
+        url = self.engine.url.render_as_string(hide_password=False)
+        return _reopened, (url, (self.unsubscribe, self.view), self.secret, self.page)
 
     def _as_recipient(self, row) -> Recipient:
         _, address, name = row
@@ -569,6 +582,13 @@ class ActiveRecipients:
             if len(rows) < self.page:
                 return
             last = rows[-1][0]
+
+
+def _reopened(url: str, links: tuple[str, str], secret: str, page: int) -> ActiveRecipients:
+    """An ActiveRecipients unpickled in another process, on its own engine."""
+    stream = ActiveRecipients.__new__(ActiveRecipients)
+    stream._setup(reader_engine(url), links, secret, page)
+    return stream
 
 
 def recipients_for(engine: Engine, settings, edition_id: str) -> list[Recipient]:

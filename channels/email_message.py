@@ -9,7 +9,7 @@ filled in, and the one-click unsubscribe headers Gmail and Yahoo require
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -134,23 +134,25 @@ def build_email(
     return message
 
 
-def mailing_list(context, channel: str) -> Iterator[tuple[Recipient, str | None]]:
-    """(recipient, problem) for the context's recipients, each address once, streamed.
+def mailing_list(
+    recipients: Iterable[Recipient], channel: str, *, test_send: bool = False
+) -> Iterator[tuple[Recipient, str | None]]:
+    """(recipient, problem) for the recipients, each address once, streamed.
 
     A subscriber message without a one-click unsubscribe link cannot go (test
     sends are exempt): its problem says so and the others go on. A plain-HTTP
     link gets one warning. A list given in memory (a test send) is de-duplicated
     here; the subscriber table keeps each address once by itself.
     """
-    seen: set[str] | None = set() if isinstance(context.recipients, list | tuple) else None
-    warned = context.test_send
-    for recipient in context.recipients:
+    seen: set[str] | None = set() if isinstance(recipients, list | tuple) else None
+    warned = test_send
+    for recipient in recipients:
         if seen is not None:
             key = recipient.email.lower()
             if key in seen:
                 continue
             seen.add(key)
-        if not context.test_send and not recipient.unsubscribe_url:
+        if not test_send and not recipient.unsubscribe_url:
             yield recipient, "no unsubscribe link"
             continue
         if not warned and not recipient.unsubscribe_url.startswith("https:"):

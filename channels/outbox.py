@@ -55,7 +55,9 @@ class OutboxChannel(BaseChannel):
         return Planned(self._deliveries(edition), size)
 
     def _deliveries(self, edition: RenderedEdition) -> Iterator[Delivery]:
-        for r, problem in mailing_list(self.context, self.name):
+        for r, problem in mailing_list(
+            self.context.recipients, self.name, test_send=self.context.test_send
+        ):
             yield Delivery(f"email:{r.email.lower()}", ("email", r), problem=problem)
         for n, post in enumerate(edition.x_posts, 1):
             yield Delivery(f"x:post-{n}", ("x", post.model_dump()))

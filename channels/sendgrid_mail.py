@@ -23,13 +23,15 @@ that does not resolve) is retried.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import logging
 import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from html import escape as html_escape
 
 import orjson
@@ -64,13 +66,18 @@ from sendgrid import SendGridAPIClient
 
 from briefcast.config import Secret
 from briefcast.models import RenderedEdition
+from briefcast.plan_process import in_second_process
 from briefcast.render.placeholders import KNOWN, OPTIONAL, placeholders_in
 
 log = logging.getLogger("briefcast.channels.sendgrid")
 
 MAX_PERSONALIZATIONS = 1000
 MAX_SUBSTITUTION_BYTES = 10_000
+# A list this long is planned in a second process; a shorter one is done before it started.
+SECOND_PROCESS_FROM = 50_000
 DEFAULT_RATE_LIMIT_WAIT = 5.0  # a 429 without X-RateLimit-Reset
+# A request's end when a personalization has a List-Unsubscribe header: RFC 8058's pair.
+_ONE_CLICK_END = b'],"headers":{"List-Unsubscribe-Post":"List-Unsubscribe=One-Click"}}'
 
 
 class _RedactAuthorization(logging.Filter):
@@ -149,6 +156,66 @@ def _substitution_bytes(personalization: dict, token_chars: int) -> int:
     return sum(len(k.encode()) + len(v.encode()) for k, v in subs.items())
 
 
+@dataclass(frozen=True)
+class Personalizer:
+    """Each recipient's personalization, from what the plan works out once per edition.
+
+    Plain data, so a second process can run ``rows`` for a long list.
+    """
+
+    tokens: tuple[tuple[str, str, str], ...]  # (name, HTML token, text token)
+    list_unsubscribe: tuple[str, str]  # the header's text before and after the link
+    required: frozenset[str]  # placeholders a recipient must have a value for
+
+    def rows(
+        self, recipients: Iterable[Recipient], channel: str, *, test_send: bool
+    ) -> Iterator[tuple[str, bytes | None, str | None]]:
+        """(target, personalization as JSON, problem): plain tuples, quick to pickle."""
+        token_chars = sum(len(html) + len(text) for _, html, text in self.tokens)
+        required = self.required
+        for recipient, problem in mailing_list(recipients, channel, test_send=test_send):
+            target = recipient.email.lower()
+            if problem is not None:
+                yield target, None, problem
+                continue
+            values = recipient_values(recipient)
+            missing = [n for n in required if not values.get(n)] if required else None
+            if missing:
+                yield target, None, f"no value for {', '.join(sorted(missing))}"
+                continue
+            personalization = self.personalization(recipient, values)
+            if _substitution_bytes(personalization, token_chars) > MAX_SUBSTITUTION_BYTES:
+                yield target, None, "substitutions exceed 10,000 bytes"
+                continue
+            yield target, orjson.dumps(personalization), None
+
+    def encoded(self, recipient: Recipient) -> bytes:
+        return orjson.dumps(self.personalization(recipient))
+
+    def personalization(self, recipient: Recipient, values: dict | None = None) -> dict:
+        email = ascii_address(recipient.email)
+        to = {"name": recipient.name, "email": email} if recipient.name else {"email": email}
+        personalization: dict = {"to": [to]}
+        if recipient.unsubscribe_url:
+            before, after = self.list_unsubscribe
+            unsubscribe = f"{before}{recipient.unsubscribe_url}{after}"
+            personalization["headers"] = {"List-Unsubscribe": unsubscribe}
+        if self.tokens:
+            values = values if values is not None else recipient_values(recipient)
+            subs: dict[str, str] = {}
+            for name, html_token, text_token in self.tokens:
+                value = values.get(name, "")
+                subs[html_token] = _escaped(value)
+                subs[text_token] = value
+            personalization["substitutions"] = subs
+        return personalization
+
+
+def _deliveries(rows: Iterable[tuple[str, bytes | None, str | None]]) -> Iterator[Delivery]:
+    for target, personalization, problem in rows:
+        yield Delivery(target, personalization, problem=problem)
+
+
 def _error_message(exc: HTTPError) -> str:
     """SendGrid's own words from an error body: ``errors[].message`` (and field)."""
     try:
@@ -218,10 +285,8 @@ class SendGridChannel(BaseChannel):
     def __init__(self, settings: SendGridSettings, context) -> None:
         super().__init__(settings, context)
         self.edition: RenderedEdition | None = None
-        self.names: set[str] = set()  # the placeholders this edition uses
-        self._tokens: list[tuple[str, str, str]] = []  # (name, HTML token, text token)
-        self._shared: dict | None = None  # the body parts every request of the edition shares
-        self._list_unsubscribe = ("", "")  # the header's text before and after the link
+        self._personalizer: Personalizer | None = None
+        self._shared: bytes | None = None  # a request's JSON up to its personalizations
         self.client = SendGridAPIClient(
             settings.api_key.get_secret_value(), host=settings.base_url.rstrip("/")
         )
@@ -232,57 +297,33 @@ class SendGridChannel(BaseChannel):
 
     def plan(self, edition: RenderedEdition) -> Planned:
         """One delivery per distinct address, streamed; a recipient whose placeholders
-        cannot be filled is that delivery's problem."""
+        cannot be filled is that delivery's problem.
+
+        A long mailing list that can be reopened elsewhere (the subscriber table's
+        stream) is planned in a second process: see ``briefcast.plan_process``.
+        """
         variant = edition.email
         names = placeholders_in(variant.html) | placeholders_in(variant.text)
         names |= placeholders_in(variant.subject)
         self.edition = edition
-        self.names = names
-        self._tokens = [(n, f"%%{n}%%", _text_token(n)) for n in sorted(names)]
         # list_unsubscribe's header around each recipient's link, made once
         mailto = self.settings.unsubscribe_mailto or None
         header = list_unsubscribe(Recipient("", unsubscribe_url="\0"), mailto)
-        self._list_unsubscribe = tuple(header["List-Unsubscribe"].split("\0", 1))
-        self._shared = self._shared_body(edition)
-        return Planned(self._deliveries(names), size_of(self.context.recipients))
-
-    def _deliveries(self, names: set[str]) -> Iterator[Delivery]:
-        required = (names & KNOWN) - OPTIONAL
-        token_chars = sum(len(html) + len(text) for _, html, text in self._tokens)
-        for recipient, problem in mailing_list(self.context, self.name):
-            target = recipient.email.lower()
-            if problem is not None:
-                yield Delivery(target, None, problem=problem)
-                continue
-            values = recipient_values(recipient)
-            missing = [n for n in required if not values.get(n)] if required else None
-            if missing:
-                problem = f"no value for {', '.join(sorted(missing))}"
-                yield Delivery(target, None, problem=problem)
-                continue
-            personalization = self._personalization(recipient, values)
-            if _substitution_bytes(personalization, token_chars) > MAX_SUBSTITUTION_BYTES:
-                yield Delivery(target, None, problem="substitutions exceed 10,000 bytes")
-                continue
-            yield Delivery(target, personalization)
-
-    def _personalization(self, recipient: Recipient, values: dict | None = None) -> dict:
-        email = ascii_address(recipient.email)
-        to = {"name": recipient.name, "email": email} if recipient.name else {"email": email}
-        personalization: dict = {"to": [to]}
-        if recipient.unsubscribe_url:
-            before, after = self._list_unsubscribe
-            unsubscribe = f"{before}{recipient.unsubscribe_url}{after}"
-            personalization["headers"] = {"List-Unsubscribe": unsubscribe}
-        if self._tokens:
-            values = values if values is not None else recipient_values(recipient)
-            subs: dict[str, str] = {}
-            for name, html_token, text_token in self._tokens:
-                value = values.get(name, "")
-                subs[html_token] = _escaped(value)
-                subs[text_token] = value
-            personalization["substitutions"] = subs
-        return personalization
+        self._personalizer = Personalizer(
+            tokens=tuple((n, f"%%{n}%%", _text_token(n)) for n in sorted(names)),
+            list_unsubscribe=tuple(header["List-Unsubscribe"].split("\0", 1)),
+            required=frozenset((names & KNOWN) - OPTIONAL),
+        )
+        shared = orjson.dumps(self._shared_body(edition))
+        self._shared = shared[:-1] + b',"personalizations":['  # a request's opening bytes
+        recipients = self.context.recipients
+        size = size_of(recipients)
+        rows = functools.partial(
+            self._personalizer.rows, recipients, self.name, test_send=self.context.test_send
+        )
+        if getattr(recipients, "portable", False) and (size or 0) >= SECOND_PROCESS_FROM:
+            return Planned(_deliveries(in_second_process(rows)), size)
+        return Planned(_deliveries(rows()), size)
 
     def _shared_body(self, edition: RenderedEdition) -> dict:
         publication = self.context.publication
@@ -314,22 +355,23 @@ class SendGridChannel(BaseChannel):
             body["reply_to"] = {"email": reply_to}
         return body
 
-    def build_body(self, batch: Sequence[Delivery]) -> dict:
-        """The v3 mail/send body for a batch (a new dict: safe from several threads)."""
-        if self._shared is None:
+    def request_body(self, batch: Sequence[Delivery]) -> bytes:
+        """The v3 mail/send body for a batch, as JSON: the edition's shared parts and each
+        delivery's personalization, both encoded once (safe from several threads)."""
+        if self._shared is None or self._personalizer is None:
             raise RuntimeError("plan() the edition before sending it")
-        personalizations = [
-            d.payload if isinstance(d.payload, dict) else self._personalization(d.payload)
-            for d in batch
-        ]
-        body = {**self._shared, "personalizations": personalizations}
-        if any("headers" in p for p in personalizations):
-            body["headers"] = {"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-        return body
+        encoded = self._personalizer.encoded
+        personalizations = b",".join(
+            d.payload if isinstance(d.payload, bytes) else encoded(d.payload) for d in batch
+        )
+        # Only a key can read "headers":{ (quotes inside a JSON string are escaped).
+        if b'"headers":{' in personalizations:
+            return b"".join((self._shared, personalizations, _ONE_CLICK_END))
+        return b"".join((self._shared, personalizations, b"]}"))
 
     def send(self, batch: Sequence[Delivery]) -> list[Outcome]:
         """One request for the whole batch: every recipient shares its fate."""
-        body = orjson.dumps(self.build_body(batch))
+        body = self.request_body(batch)
         try:
             status, headers = self._post(body)
         except (HTTPError, OSError, http.client.HTTPException) as exc:

@@ -168,7 +168,9 @@ class SmtpChannel(BaseChannel):
         return Planned(self._deliveries(template), size_of(self.context.recipients))
 
     def _deliveries(self, template) -> Iterator[Delivery]:
-        for recipient, problem in mailing_list(self.context, self.name):
+        for recipient, problem in mailing_list(
+            self.context.recipients, self.name, test_send=self.context.test_send
+        ):
             if problem is None:
                 try:
                     template.check(recipient)
