@@ -16,7 +16,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from briefcast import cli_db, cli_doctor, cli_init, cli_ledger, cli_report, cli_subscribers, cli_web
+from briefcast import (
+    cli_db,
+    cli_doctor,
+    cli_init,
+    cli_ledger,
+    cli_report,
+    cli_subscribers,
+    cli_web,
+    embedded_prefect,
+)
 from briefcast.config import ConfigFileError, Settings, load_settings
 
 app = typer.Typer(
@@ -59,16 +68,18 @@ def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-def prepare_prefect(settings: Settings) -> None:
-    """Embedded Prefect by default: its home inside our data folder, no server to start."""
+def prepare_prefect(settings: Settings) -> embedded_prefect.EmbeddedServer | None:
+    """Embedded Prefect by default: its home inside our data folder, no server to start
+    by hand (its temporary server starts now, while the flows are imported)."""
     if os.environ.get("PREFECT_API_URL"):
-        return
+        return None
     home = Path(os.environ.setdefault("PREFECT_HOME", str(settings.data_dir / "prefect")))
     home.mkdir(parents=True, exist_ok=True)  # Prefect creates only the last level
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     os.environ.setdefault("PREFECT_API_BLOCKS_REGISTER_ON_START", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    return embedded_prefect.start()
 
 
 class _ProgressHandler(logging.Handler):
@@ -172,7 +183,7 @@ def run(
     """Gather, render and deliver an edition through the daily-brief flow."""
     settings = _settings(config)
     day = _date(edition_date)
-    prepare_prefect(settings)
+    server = prepare_prefect(settings)
     from briefcast.flows.daily_brief import chosen_channels, daily_brief
     from briefcast.flows.outcome import result_of
     from briefcast.params import BriefParameters
@@ -209,12 +220,17 @@ def run(
     progress_log.propagate = False  # the bar shows it; keep it out of Prefect's console log
     progress_log.addHandler(handler)
     try:
+        if server is not None:
+            server.ready()
         with progress:
             state = daily_brief(params, return_state=True)
         result = result_of(state)  # a failed delivery's run ends Failed, its result kept
     except ConfigFileError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
+    except embedded_prefect.ServerDidNotStart as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
     except ValueError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None

@@ -1,0 +1,160 @@
+"""Prefect's temporary API server, started as ``briefcast run`` starts.
+
+With no ``PREFECT_API_URL``, Prefect starts a temporary server (uvicorn in a subprocess,
+its database in ``PREFECT_HOME``) the first time a flow needs its API: it imports its
+whole server package into this process to do that (1.5 s of one core) and then waits
+for the server to answer (3.5 s on two cores), doing nothing else. ``start`` launches
+the same command before Prefect or the flows are imported, and points
+``PREFECT_API_URL`` at it, so the server starts on one core while the CLI imports on
+the other; ``ready`` waits for it just before the flow runs. It is stopped at exit, as
+Prefect stops its own.
+
+Nothing changes where Prefect is told where its API is: an explicit
+``PREFECT_API_URL``, a profile that sets one, ephemeral mode turned off, or Prefect
+already imported (a test harness) leave it to Prefect.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+# What Prefect's own SubprocessASGIServer sets for its temporary server.
+SERVER_ENV = {
+    "PREFECT_UI_ENABLED": "0",
+    "PREFECT__SERVER_EPHEMERAL": "1",
+    "PREFECT__SERVER_FINAL": "1",
+}
+DEFAULT_TIMEOUT = 90.0
+STARTUP_FAILURE = 3  # uvicorn's exit code when its start-up (or the bind) failed
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+
+
+class ServerDidNotStart(RuntimeError):
+    pass
+
+
+class EmbeddedServer:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.process = self._launch()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def _launch(self) -> subprocess.Popen:
+        command = [sys.executable, "-m", "uvicorn", "--app-dir", str(_site_packages())]
+        command += ["--factory", "prefect.server.api.server:create_app"]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error"]
+        command += ["--lifespan", "on"]
+        return subprocess.Popen(command, env={**os.environ, **SERVER_ENV})
+
+    def ready(self, timeout: float | None = None) -> None:
+        """Return once the server answers its health check; raise if it cannot.
+
+        A start-up failure (uvicorn's exit code 3) is tried again, as Prefect does: two
+        runs starting at once on a new Prefect database both migrate it, and one fails.
+        """
+        if timeout is None:
+            timeout = _startup_timeout()
+        deadline = time.monotonic() + timeout
+        while True:
+            code = self.process.poll()
+            if code == STARTUP_FAILURE and time.monotonic() < deadline:
+                self.process = self._launch()
+            elif code is not None:
+                raise ServerDidNotStart(
+                    f"Prefect's temporary server on port {self.port} exited with code {code} "
+                    "before it answered"
+                )
+            elif _healthy(f"{self.api_url}/health"):
+                return
+            elif time.monotonic() > deadline:
+                raise ServerDidNotStart(
+                    f"Prefect's temporary server did not answer within {timeout:g} s "
+                    "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)"
+                )
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start() -> EmbeddedServer | None:
+    """Launch the temporary server and set ``PREFECT_API_URL`` to it; None where Prefect
+    is told otherwise (see the module's docstring). Call before importing Prefect."""
+    if not _ours_to_start():
+        return None
+    server = EmbeddedServer(_free_port())
+    atexit.register(server.stop)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    return server
+
+
+def _ours_to_start() -> bool:
+    if "prefect" in sys.modules or os.environ.get("PREFECT_API_URL"):
+        return False
+    allowed = os.environ.get("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
+    if allowed.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return not _profile_sets_api_url()
+
+
+def _profile_sets_api_url() -> bool:
+    """Whether the active Prefect profile names an API (``prefect config set ...``)."""
+    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False
+    except (OSError, tomllib.TOMLDecodeError):
+        return True  # Prefect reads it its own way: leave the start to Prefect
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
+    profile = profiles.get("profiles", {}).get(active, {})
+    return bool(profile.get("PREFECT_API_URL"))
+
+
+def _site_packages() -> Path:
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or spec.origin is None:
+        raise ServerDidNotStart("Prefect is not installed")
+    return Path(spec.origin).parent.parent
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with _DIRECT.open(url, timeout=2) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _startup_timeout() -> float:
+    try:
+        return float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", ""))
+    except ValueError:
+        return DEFAULT_TIMEOUT

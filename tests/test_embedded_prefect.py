@@ -1,0 +1,108 @@
+"""Prefect's temporary server, started by ``briefcast run`` as it starts: it answers, it
+is gone at exit, it survives a failed start, and it stays out of the way of a server
+the operator configured."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from briefcast import embedded_prefect
+from briefcast.embedded_prefect import EmbeddedServer, ServerDidNotStart
+
+
+@pytest.fixture
+def prefect_home(tmp_path, monkeypatch):
+    home = tmp_path / "prefect"
+    home.mkdir()
+    monkeypatch.setenv("PREFECT_HOME", str(home))
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    monkeypatch.setenv("PREFECT_API_BLOCKS_REGISTER_ON_START", "false")
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("PREFECT_PROFILE", raising=False)
+    monkeypatch.delenv("PREFECT_PROFILES_PATH", raising=False)
+    return home
+
+
+def _refused(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_the_server_answers_and_is_gone_when_the_process_exits(prefect_home):
+    script = textwrap.dedent(
+        """
+        from briefcast import embedded_prefect
+        server = embedded_prefect.start()
+        server.ready(timeout=90)
+        import os
+        from prefect.client.orchestration import get_client
+        with get_client(sync_client=True) as client:
+            assert client.api_url.port == server.port
+            client.api_healthcheck()
+        print(server.port, os.environ["PREFECT_API_URL"])
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr
+    port, url = done.stdout.split()
+    assert url == f"http://127.0.0.1:{port}/api"
+    assert _refused(int(port))  # stopped at exit: no server left behind
+
+
+def test_a_failed_start_is_tried_again_until_it_answers_or_time_is_up(prefect_home):
+    with socket.socket() as taken:  # the port is busy: uvicorn's start-up fails (exit 3)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = EmbeddedServer(taken.getsockname()[1])
+        assert server.process.wait(timeout=120) == embedded_prefect.STARTUP_FAILURE
+        with pytest.raises(ServerDidNotStart, match="Prefect.s temporary server"):
+            server.ready(timeout=1)
+    try:
+        server.ready(timeout=120)  # the port is free again: the next start answers
+        assert not _refused(server.port)
+    finally:
+        server.stop()
+    assert _refused(server.port)
+
+
+def test_a_profile_that_names_a_server_is_left_to_prefect(prefect_home, monkeypatch):
+    assert not embedded_prefect._profile_sets_api_url()
+    (prefect_home / "profiles.toml").write_text(
+        'active = "ops"\n\n[profiles.ops]\nPREFECT_API_URL = "http://prefect.internal:4200/api"\n'
+        "\n[profiles.local]\n"
+    )
+    assert embedded_prefect._profile_sets_api_url()
+    monkeypatch.setenv("PREFECT_PROFILE", "local")
+    assert not embedded_prefect._profile_sets_api_url()
+
+
+def test_nothing_is_started_where_prefect_is_told_where_its_api_is(prefect_home):
+    base = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from briefcast import embedded_prefect
+        print(embedded_prefect.start() is None, os.environ.get("PREFECT_API_URL", ""))
+        """
+    )
+    cases = [
+        ({"PREFECT_API_URL": "http://127.0.0.1:9/api"}, "True http://127.0.0.1:9/api"),
+        ({"PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false"}, "True"),
+    ]
+    for env, expected in cases:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**base, **env},
+        )
+        assert done.stdout.strip() == expected, done.stderr
