@@ -16,12 +16,15 @@ here, with its message.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import itertools
 import logging
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 
 PAGE = 1000  # items a message: about as many as one request carries
+PIPE_BYTES = 1 << 20  # a page or two in the pipe: its default 64 KiB took eight hand-overs
 
 _SPAWN = multiprocessing.get_context("spawn")
 
@@ -36,6 +39,7 @@ def in_second_process(produce: Callable[[], Iterable], page: int = PAGE) -> Iter
     Closing the iterator early (a stop) ends the process.
     """
     receiver, sender = _SPAWN.Pipe(duplex=False)
+    _widen(receiver)
     process = _SPAWN.Process(
         target=_produce_into, args=(produce, sender, page), name="briefcast-plan", daemon=True
     )
@@ -64,6 +68,14 @@ def in_second_process(produce: Callable[[], Iterable], page: int = PAGE) -> Iter
         if process.is_alive():
             process.terminate()
         process.join()
+
+
+def _widen(pipe) -> None:
+    """Let a page through the pipe at once (Linux; elsewhere, or past the system's
+    limit, the pipe keeps its size). A page written in 64 KiB pieces went back and
+    forth between the two processes, each waiting for the other to be scheduled."""
+    with contextlib.suppress(AttributeError, OSError):  # AttributeError: not Linux
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 class _ToParent(logging.Handler):

@@ -279,7 +279,7 @@ class SendGridChannel(BaseChannel):
     name = "sendgrid"
     Settings = SendGridSettings
     max_batch = MAX_PERSONALIZATIONS
-    concurrency = 4
+    concurrency = 8  # requests in flight; a crash leaves at most these in doubt
     sends_email = True  # takes the [TEST] copy of a test send
 
     def __init__(self, settings: SendGridSettings, context) -> None:
