@@ -494,3 +494,20 @@ def test_configured_through_the_registry_and_the_pipeline(tmp_path, fake):
 
     assert report.delivered == 2
     assert sorted(m.to for m in fake.delivered) == ["a@example.org", "b@example.org"]
+
+
+def test_a_copy_without_an_unsubscribe_link_gets_no_one_click_header(settings, fake):
+    # A test copy to a colleague: no link, so no RFC 8058 pair (a POST header alone is wrong).
+    proof = Recipient("editor@example.org", "Ed Itor")
+    adapter = channel(settings, fake, [proof], test_send=True)
+    plain = make_edition(
+        "2026-11-20-test", subject="Proof", html="<p>Hi %%first_name%%</p>", text="Hi\n"
+    )
+    report = dispatch_channel(
+        adapter, "sendgrid", plain, Ledger(get_engine(settings.database_url)), FAST
+    )
+    assert report.delivered == 1, report.errors
+    [message] = fake.delivered
+    assert message.to == "editor@example.org"
+    assert "List-Unsubscribe" not in message.headers
+    assert "List-Unsubscribe-Post" not in message.headers
