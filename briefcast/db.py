@@ -62,20 +62,22 @@ def relaxed(engine: Engine) -> Engine:
     with _writers_lock:
         found = _relaxed.get(engine)
         if found is None:
-            found = _relaxed[engine] = create_engine(engine.url, connect_args={"timeout": 30})
-            event.listen(found, "connect", _sqlite_pragmas("NORMAL"))
+            found = _relaxed[engine] = _sqlite_engine(engine.url, synchronous="NORMAL")
         return found
 
 
-def _sqlite_pragmas(synchronous: str):
-    def on_connect(conn, _record) -> None:  # WAL: readers never block the writer
+def _sqlite_engine(url, *, synchronous: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(conn, _record) -> None:  # WAL: readers never block the writer
         cur = conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.close()
 
-    return on_connect
+    return engine
 
 
 @lru_cache(maxsize=8)
@@ -85,8 +87,7 @@ def get_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         _private_sqlite_file(url.removeprefix("sqlite:///"))
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas("FULL"))
+        engine = _sqlite_engine(url, synchronous="FULL")
     else:
         engine = create_engine(url, pool_pre_ping=True)
     from briefcast import schema
@@ -97,7 +98,7 @@ def get_engine(url: str) -> Engine:
 
 def reader_engine(url: str) -> Engine:
     """An engine that reads a database ``get_engine`` has set up (in another process):
-    no migration check, no pragmas (WAL mode is the file's own)."""
+    no migration check."""
     if url.startswith("sqlite:"):
-        return create_engine(url, connect_args={"timeout": 30})
+        return _sqlite_engine(url, synchronous="NORMAL")
     return create_engine(url)

@@ -36,6 +36,9 @@ SERVER_ENV = {
     "PREFECT__SERVER_FINAL": "1",
 }
 DEFAULT_TIMEOUT = 90.0
+# Prefect's two names for "a temporary server may start" (server.ephemeral.enabled).
+_EPHEMERAL_SWITCHES = ("PREFECT_SERVER_EPHEMERAL_ENABLED", "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE")
+_TRUE = ("1", "true", "yes", "on")
 STARTUP_FAILURE = 3  # uvicorn's exit code when its start-up (or the bind) failed
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
 
@@ -111,25 +114,28 @@ def start() -> EmbeddedServer | None:
 def _ours_to_start() -> bool:
     if "prefect" in sys.modules or os.environ.get("PREFECT_API_URL"):
         return False
-    allowed = os.environ.get("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
-    if allowed.strip().lower() in ("0", "false", "no", "off"):
-        return False
-    return not _profile_sets_api_url()
+    profile = _active_profile()
+    if profile is None or profile.get("PREFECT_API_URL"):
+        return False  # a profile we cannot read, or one that names a server: Prefect's call
+    return all(
+        str(os.environ.get(name, profile.get(name, "true"))).strip().lower() in _TRUE
+        for name in _EPHEMERAL_SWITCHES
+    )
 
 
-def _profile_sets_api_url() -> bool:
-    """Whether the active Prefect profile names an API (``prefect config set ...``)."""
+def _active_profile() -> dict | None:
+    """The settings of Prefect's active profile ({} with no profiles file; None when the
+    file cannot be read: Prefect reads it its own way)."""
     home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
     path = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
     try:
         profiles = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return False
+        return {}
     except (OSError, tomllib.TOMLDecodeError):
-        return True  # Prefect reads it its own way: leave the start to Prefect
+        return None
     active = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
-    profile = profiles.get("profiles", {}).get(active, {})
-    return bool(profile.get("PREFECT_API_URL"))
+    return profiles.get("profiles", {}).get(active, {})
 
 
 def _site_packages() -> Path:

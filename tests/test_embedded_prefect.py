@@ -73,15 +73,22 @@ def test_a_failed_start_is_tried_again_until_it_answers_or_time_is_up(prefect_ho
     assert _refused(server.port)
 
 
-def test_a_profile_that_names_a_server_is_left_to_prefect(prefect_home, monkeypatch):
-    assert not embedded_prefect._profile_sets_api_url()
+def test_a_profile_that_names_a_server_or_turns_the_temporary_one_off_is_obeyed(
+    prefect_home, monkeypatch
+):
+    monkeypatch.delitem(
+        sys.modules, "prefect", raising=False
+    )  # as in `briefcast run`, before the import
+    assert embedded_prefect._ours_to_start()
     (prefect_home / "profiles.toml").write_text(
         'active = "ops"\n\n[profiles.ops]\nPREFECT_API_URL = "http://prefect.internal:4200/api"\n'
-        "\n[profiles.local]\n"
+        "\n[profiles.local]\n\n[profiles.strict]\nPREFECT_SERVER_EPHEMERAL_ENABLED = false\n"
     )
-    assert embedded_prefect._profile_sets_api_url()
+    assert not embedded_prefect._ours_to_start()
     monkeypatch.setenv("PREFECT_PROFILE", "local")
-    assert not embedded_prefect._profile_sets_api_url()
+    assert embedded_prefect._ours_to_start()
+    monkeypatch.setenv("PREFECT_PROFILE", "strict")
+    assert not embedded_prefect._ours_to_start()
 
 
 def test_nothing_is_started_where_prefect_is_told_where_its_api_is(prefect_home):
@@ -96,6 +103,7 @@ def test_nothing_is_started_where_prefect_is_told_where_its_api_is(prefect_home)
     cases = [
         ({"PREFECT_API_URL": "http://127.0.0.1:9/api"}, "True http://127.0.0.1:9/api"),
         ({"PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false"}, "True"),
+        ({"PREFECT_SERVER_EPHEMERAL_ENABLED": "0"}, "True"),
     ]
     for env, expected in cases:
         done = subprocess.run(

@@ -66,20 +66,19 @@ def test_everything_the_producer_yields_arrives_in_order_across_pages():
     assert got == list(numbers(2500))
 
 
-def test_an_error_there_is_raised_here_after_what_came_before_it():
+@pytest.mark.parametrize(
+    ("producer", "count", "why"),
+    [
+        (numbers_then_fail, 1500, "ValueError: the subscriber table went away"),
+        (numbers_then_killed, 700, "ended before its plan was done"),  # not a short plan
+    ],
+)
+def test_a_failure_there_is_raised_here_after_what_came_before_it(producer, count, why):
     got = []
-    with pytest.raises(PlanProcessError, match="ValueError: the subscriber table went away"):
-        for item in in_second_process(functools.partial(numbers_then_fail, 1500), page=500):
+    with pytest.raises(PlanProcessError, match=why):
+        for item in in_second_process(functools.partial(producer, count), page=100):
             got.append(item)
-    assert got == list(numbers(1500))
-
-
-def test_a_killed_planning_process_is_an_error_not_a_short_plan():
-    got = []
-    with pytest.raises(PlanProcessError, match="ended before its plan was done"):
-        for item in in_second_process(functools.partial(numbers_then_killed, 700), page=100):
-            got.append(item)
-    assert got == list(numbers(700))
+    assert got == list(numbers(count))
 
 
 def test_its_log_records_are_logged_here(caplog):
