@@ -127,7 +127,7 @@ shard_pool = "{POOL}"
 [channels.sendgrid]
 api_key = {{ env = "{KEY_ENV}" }}
 base_url = "{sendgrid.url}"
-timeout_seconds = 30
+timeout_seconds = 300  # the first test holds the answers until both shards send
 """,
     )
     from sqlalchemy import text
@@ -206,8 +206,26 @@ def test_two_workers_share_one_edition_each_subscriber_once(
     prefect_server, workers, newsroom, sendgrid
 ):
     room, engine = newsroom
+    # Nothing is answered until both shards have requests on the wire: however fast the
+    # first shard is, it cannot send the whole list before the second worker starts.
+    sendgrid.hold_answers()
 
-    state = run_daily_brief(prefect_server, room.config)
+    def both_shards_sending() -> bool:
+        if len(by_run(engine, "in_flight")) < 2:
+            return False
+        sendgrid.release_answers()
+        return True
+
+    watcher = threading.Thread(
+        target=lambda: wait_for(both_shards_sending, timeout=600, what="both shards sending"),
+        daemon=True,
+    )
+    watcher.start()
+    try:
+        state = run_daily_brief(prefect_server, room.config)
+    finally:
+        sendgrid.release_answers()
+        watcher.join(timeout=5)
 
     received = Counter(message.to for message in sendgrid.delivered)
     assert len(received) == READERS and set(received) == everyone()

@@ -264,6 +264,8 @@ class FakeSendGrid:
         self.fault_mix: FaultMix | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._answering = threading.Event()
+        self._answering.set()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -365,6 +367,14 @@ class FakeSendGrid:
         answer, or with ``garble`` answer bytes that are not HTTP: the client cannot know."""
         self._script(n, Fault("garble" if garble else "ghost"))
 
+    def hold_answers(self) -> None:
+        """Accept mail as usual but answer nothing until ``release_answers()``: every
+        sender ends up waiting with its requests on the wire."""
+        self._answering.clear()
+
+    def release_answers(self) -> None:
+        self._answering.set()
+
     def _script(self, n: int, fault: Fault) -> None:
         with self._lock:
             self.state.faults.extend([fault] * n)
@@ -401,6 +411,8 @@ class FakeSendGrid:
     def _answer(self, handler, status: int, body: dict | None, headers: dict | None = None):
         if self.latency:
             self._stopping.wait(self.latency)
+        while not self._answering.wait(0.05) and not self._stopping.is_set():
+            pass
         data = json.dumps(body).encode() if body is not None else b""
         handler.send_response(status)
         for name, value in (headers or {}).items():
