@@ -143,6 +143,21 @@ class _Retry:
     reason: str
 
 
+@dataclass
+class _Tally:
+    """Outcomes sorted for the ledger, and what they add to the report."""
+
+    outcomes: Outcomes
+    delivered: int = 0
+    failed: int = 0
+    in_doubt: int = 0
+    held: int = 0
+    validated_reason: str = ""
+    notes: dict[str, list[str]] = field(default_factory=dict)  # reason → targets, noted once
+    rejected: list[str] = field(default_factory=list)
+    refused: AuthError | None = None
+
+
 def dispatch_channel(
     adapter: Channel,
     channel: str,
@@ -226,7 +241,7 @@ class _Dispatcher:
         self.lock = threading.Lock()  # guards the report and the counters below
         self.size = max(1, getattr(adapter, "max_batch", 1))
         self.claims_each = getattr(adapter, "claims_each", False)
-        self.claims = _ClaimThread(self)  # claims_each: the per-message claims
+        self.writer = _Writer(self)  # claims_each: the per-message claims and outcomes
         self.workers = concurrency_for(policy, channel, adapter)
         self.slots = threading.Semaphore(self.workers + 1)  # requests in flight or queued
         self.outstanding: deque[tuple[Future, set[str]]] = deque()
@@ -266,7 +281,7 @@ class _Dispatcher:
                         batch = []
             if batch:
                 self._submit(pool, batch, first)
-        self.claims.close()
+        self.writer.close()
         self._finish()
 
     def _prepare(self, page: list[Delivery]) -> list[Delivery]:
@@ -482,6 +497,7 @@ class _Dispatcher:
         results = self._attempt(remaining, handover)
         for delivery, result in zip(remaining, results, strict=True):
             handover.done(delivery, result)  # what the adapter did not report itself
+        handover.settle()
         return handover.retry, handover.example, handover.pause
 
     def _claim(self, batch: list[Delivery]) -> dict[str, int]:
@@ -531,52 +547,61 @@ class _Dispatcher:
             return [InDoubt(f"unexpected error while sending: {type(exc).__name__}")] * len(batch)
 
     def _record(self, batch, claimed: dict[str, int], outcomes: list) -> None:
-        out = Outcomes.empty()
-        rejected: list[str] = []
-        notes: dict[str, list[str]] = {}  # reason → targets: a request's shared fate, once
-        counts = dict.fromkeys(("delivered", "failed", "in_doubt", "held"), 0)
-        refused = None
+        tally = self._tally(batch, claimed, outcomes)
+        self.ledger.record(tally.outcomes)
+        self._count(tally)
+
+    def _tally(self, batch, claimed: dict[str, int], outcomes: list) -> _Tally:
+        """What the outcomes write to the ledger and add to the report."""
+        tally = _Tally(Outcomes.empty())
+        out = tally.outcomes
         for delivery, outcome in zip(batch, outcomes, strict=True):
             row_id = claimed[delivery.target]
             if isinstance(outcome, _Retry):
                 out.released.append((row_id, outcome.reason))
             elif isinstance(outcome, Receipt) and not outcome.delivered:
-                out.released.append((row_id, outcome.detail or "accepted, not delivered"))
-                self.validated += 1
-                self.validated_reason = outcome.detail or "accepted, not delivered"
-                counts["held"] += 1
+                reason = outcome.detail or "accepted, not delivered"
+                out.released.append((row_id, reason))
+                tally.validated_reason = reason
+                tally.held += 1
             elif isinstance(outcome, Receipt):
                 out.sent.append((row_id, outcome.provider_id))
-                counts["delivered"] += 1
+                tally.delivered += 1
             elif isinstance(outcome, InDoubt):
                 out.doubtful.append((row_id, outcome.reason))
-                counts["in_doubt"] += 1
+                tally.in_doubt += 1
                 reason = f"in doubt, it may have gone out ({outcome.reason})"
-                notes.setdefault(reason, []).append(delivery.target)
+                tally.notes.setdefault(reason, []).append(delivery.target)
             else:
                 # Refused credentials sent nothing: the next run, once they are fixed, retries.
                 auth = isinstance(outcome, AuthError)
                 out.failed.append((row_id, str(outcome), outcome.retryable or auth))
-                refused = outcome if auth else refused
-                counts["failed"] += 1
-                notes.setdefault(str(outcome), []).append(delivery.target)
+                tally.refused = outcome if auth else tally.refused
+                tally.failed += 1
+                tally.notes.setdefault(str(outcome), []).append(delivery.target)
                 if isinstance(outcome, RecipientRejected):
-                    rejected.append(delivery.target)
-        self.ledger.record(out)
-        if rejected and self.on_rejected is not None:
-            self.on_rejected(rejected)
+                    tally.rejected.append(delivery.target)
+        return tally
+
+    def _count(self, tally: _Tally) -> None:
+        """Add outcomes written to the ledger to the report."""
+        if tally.rejected and self.on_rejected is not None:
+            self.on_rejected(tally.rejected)
         with self.lock:
             report = self.report
-            report.delivered += counts["delivered"]
-            report.failed += counts["failed"]
-            report.in_doubt += counts["in_doubt"]
-            report.held += counts["held"]
-            for reason, targets in notes.items():
+            report.delivered += tally.delivered
+            report.failed += tally.failed
+            report.in_doubt += tally.in_doubt
+            report.held += tally.held
+            self.validated += tally.held
+            self.validated_reason = tally.validated_reason or self.validated_reason
+            for reason, targets in tally.notes.items():
                 others = f" and {len(targets) - 1} more" if len(targets) > 1 else ""
                 report.note(f"{targets[0]}{others}: {reason}")
-            report.rejected.extend(rejected[: max(0, REASONS_KEPT - len(report.rejected))])
-            if refused is not None and self.refused is None:
-                self.refused = refused
+            kept = max(0, REASONS_KEPT - len(report.rejected))
+            report.rejected.extend(tally.rejected[:kept])
+            if tally.refused is not None and self.refused is None:
+                self.refused = tally.refused
 
     def _transient(self, outcome: object, attempt: int) -> float | None:
         """The pause before retrying ``outcome``; None when it is final."""
@@ -627,11 +652,14 @@ class _Handover:
     """One attempt of a ``claims_each`` adapter: a claim and a record per delivery.
 
     ``claim`` takes the row (one durable UPDATE) when the adapter reaches its point
-    of no return; ``done`` records the outcome at once, or releases the row to be
-    retried. So a kill leaves in doubt only the messages the adapter was handing
-    over. ``reserve`` starts a claim on the dispatcher's claim thread a little
-    earlier, so its disk flush overlaps the adapter's last round trip; ``claim``
-    then only waits for it. Called from the adapter's threads; never raises into them.
+    of no return; ``done`` hands the outcome to the writer thread, or releases the
+    row to be retried. So a kill leaves in doubt only the messages the adapter was
+    handing over. ``reserve`` starts a claim on the writer thread a little earlier,
+    so its disk flush overlaps the adapter's round trips; ``claim`` then only waits
+    for it. The writer takes claims and outcomes in the order they come: an
+    adapter thread's next claim is never on disk before its last outcome, so a
+    kill cannot leave a sent message in flight behind the next one. Called from
+    the adapter's threads; never raises into them.
     """
 
     def __init__(self, dispatcher: _Dispatcher, attempt: int) -> None:
@@ -640,6 +668,7 @@ class _Handover:
         self.claiming: dict[str, Future] = {}  # reserved, being claimed
         self.claimed: dict[str, int] = {}
         self.reported: set[str] = set()  # claim refused, or outcome handled
+        self.recording: list[Future] = []  # outcomes handed to the writer
         self.retry: list[Delivery] = []
         self.pause = 0.0
         self.example: object = None
@@ -649,7 +678,7 @@ class _Handover:
         with self.lock:
             if delivery.target in self.claiming or delivery.target in self.claimed:
                 return
-            self.claiming[delivery.target] = self.d.claims.submit(self, delivery)
+            self.claiming[delivery.target] = self.d.writer.claim(self, delivery)
 
     def claim(self, delivery: Delivery) -> bool:
         with self.lock:
@@ -657,7 +686,7 @@ class _Handover:
                 return True
             reserved = self.claiming.pop(delivery.target, None)
         if reserved is None:
-            reserved = self.d.claims.submit(self, delivery)
+            reserved = self.d.writer.claim(self, delivery)
         return reserved.result()
 
     def took(self, target: str, row_id: int) -> None:
@@ -704,7 +733,9 @@ class _Handover:
                     d._lost([target])
                     return
                 row_id = got[target]
-            d._record([delivery], {target: row_id}, [outcome])
+            recorded = d.writer.record(delivery, row_id, outcome)
+            with self.lock:
+                self.recording.append(recorded)
         except Exception as exc:  # our database: the outcome is not written
             log.exception("%s: could not record the outcome of %s", d.channel, target)
             with d.lock:
@@ -715,14 +746,33 @@ class _Handover:
                     d.report.in_doubt += 1
                     d.report.note(f"{target}: in doubt: outcome not recorded: {exc}")
 
+    def settle(self) -> None:
+        """Wait until every outcome handed over is written (and counted)."""
+        with self.lock:
+            recording, self.recording = self.recording, []
+        for recorded in recording:
+            recorded.result()
 
-class _ClaimThread:
-    """Per-message claims (``claims_each``), made on one thread of their own.
 
-    Claims waiting while one is being flushed to disk are made together in the next
-    transaction, so a slow disk flush is shared rather than paid by each message
-    (a group commit). A claim is made only after its reservation: a stop in
-    between refuses it, and a row another run took is counted as that run left it.
+@dataclass
+class _Write:
+    """A claim (``handover`` set) or an outcome (``row_id`` set) for the writer thread."""
+
+    delivery: Delivery
+    future: Future
+    handover: _Handover | None = None
+    row_id: int | None = None
+    outcome: object = None
+
+
+class _Writer:
+    """Per-message claims and outcomes (``claims_each``), written on one thread of their own.
+
+    What comes in while one transaction is being flushed to disk is written together
+    in the next (a group commit): outcomes first, then claims, in one transaction, so a
+    slow disk flush is shared rather than paid by each message. A claim is made only
+    after its reservation: a stop in between refuses it, and a row another run took is
+    counted as that run left it.
     """
 
     def __init__(self, dispatcher: _Dispatcher) -> None:
@@ -731,17 +781,22 @@ class _ClaimThread:
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
-    def submit(self, handover: _Handover, delivery: Delivery) -> Future:
-        future: Future = Future()
+    def claim(self, handover: _Handover, delivery: Delivery) -> Future:
+        return self._submit(_Write(delivery, Future(), handover=handover))
+
+    def record(self, delivery: Delivery, row_id: int, outcome: object) -> Future:
+        return self._submit(_Write(delivery, Future(), row_id=row_id, outcome=outcome))
+
+    def _submit(self, write: _Write) -> Future:
         with self.lock:
             if self.thread is None:
                 run = contextvars.copy_context().run  # Prefect's run logger follows the context
-                name = f"claim-{self.d.channel}"
+                name = f"ledger-{self.d.channel}"
                 self.thread = threading.Thread(target=run, args=(self._loop,), name=name)
                 self.thread.daemon = True
                 self.thread.start()
-        self.waiting.put((handover, delivery, future))
-        return future
+        self.waiting.put(write)
+        return write.future
 
     def close(self) -> None:
         with self.lock:
@@ -751,6 +806,10 @@ class _ClaimThread:
             thread.join()
 
     def _loop(self) -> None:
+        with self.d.ledger.holding():
+            self._write_groups()
+
+    def _write_groups(self) -> None:
         while (first := self.waiting.get()) is not None:
             group = [first]
             while True:
@@ -763,41 +822,57 @@ class _ClaimThread:
                     break
                 group.append(item)
             try:
-                self._claim(group)
+                self._write(group)
             except Exception:  # never leave a sender waiting on its claim
                 log.exception("%s: claims failed", self.d.channel)
             finally:
-                for _, _, future in group:
-                    if not future.done():
-                        future.set_result(False)
+                for write in group:
+                    if not write.future.done():
+                        write.future.set_result(False)
 
-    def _claim(self, group: list[tuple[_Handover, Delivery, Future]]) -> None:
+    def _write(self, group: list[_Write]) -> None:
         d = self.d
-        targets = [delivery.target for _, delivery, _ in group]
+        records = [w for w in group if w.handover is None]
+        claims = [w for w in group if w.handover is not None]
+        tally = None
+        if records:
+            claimed = {w.delivery.target: w.row_id for w in records}
+            tally = d._tally([w.delivery for w in records], claimed, [w.outcome for w in records])
+        halted = d._halted()
+        if halted and claims:
+            d._not_sent(len(claims))
+        targets = [] if halted else [w.delivery.target for w in claims]
         got: dict[str, int] = {}
         problem = None
-        halted = d._halted()
-        if halted:
-            d._not_sent(len(group))
+        try:
+            recording = tally.outcomes if tally is not None else None
+            got = d.ledger.claim_targets(d.edition_id, d.channel, targets, recording=recording)
+        except Exception as exc:  # our database: none of them goes out, no outcome written
+            what = f"{len(records)} outcomes and {len(targets)} claims"
+            log.exception("%s: could not write %s", d.channel, what)
+            problem = exc
         else:
-            try:
-                got = d.ledger.claim_targets(d.edition_id, d.channel, targets)
-            except Exception as exc:  # our database: none of them goes out
-                log.exception("%s: could not claim %d deliveries", d.channel, len(group))
-                problem = exc
+            if tally is not None:
+                d._count(tally)
         lost = []
-        for handover, delivery, future in group:
-            target = delivery.target
+        for write in claims:
+            target = write.delivery.target
             if target in got:
-                handover.took(target, got[target])
+                write.handover.took(target, got[target])
             else:
-                handover.refused(target)
+                write.handover.refused(target)
                 if problem is None and not halted:
                     lost.append(target)
-            future.set_result(target in got)
+            write.future.set_result(target in got)
+        for write in records:
+            write.future.set_result(problem is None)
         if problem is not None:
             with d.lock:
-                d.report.failed += len(group)
-                d.report.note(f"{len(group)} not sent, could not claim them: {problem}")
+                if targets:
+                    d.report.failed += len(targets)
+                    d.report.note(f"{len(targets)} not sent, could not claim them: {problem}")
+                if records:
+                    d.report.in_doubt += len(records)
+                    d.report.note(f"{len(records)} in doubt: outcome not recorded: {problem}")
         if lost:
             d._lost(lost)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import Counter
 
@@ -421,3 +422,58 @@ def test_batch_claims_are_an_explicit_opt_in_that_warns_and_still_sends_each_onc
         r.email for r in recipients
     )
     assert 'claims = "batch": a crash leaves up to 10 messages in doubt' in caplog.text
+
+
+class WriteLog(Ledger):
+    """A ledger that notes each claim and each outcome in the order they are written."""
+
+    def __init__(self, engine, fail_outcomes: bool = False) -> None:
+        super().__init__(engine)
+        self.writes: list[tuple[str, str]] = []  # ("claim" | "outcome", target)
+        self.fail_outcomes = fail_outcomes
+        self.ids: dict[int, str] = {}
+
+    def claim_targets(self, edition_id, channel, targets, *, recording=None):
+        if recording is not None and self.fail_outcomes:
+            raise RuntimeError("disk I/O error")
+        got = super().claim_targets(edition_id, channel, targets, recording=recording)
+        self.ids.update({row_id: target for target, row_id in got.items()})
+        if recording is not None:
+            self.writes += [("outcome", self.ids[row_id]) for row_id, _ in recording.sent]
+        self.writes += [("claim", target) for target in got]
+        return got
+
+
+def test_on_one_connection_each_outcome_is_written_before_the_next_claim(settings):
+    """What a kill -9 leaves: never a delivered message still in flight behind the next one."""
+    recipients = readers(settings, 6)
+    ledger = WriteLog(get_engine(settings.database_url))
+    with SmtpSink() as sink:
+        report = send(settings, sink, recipients, ledger, connections=1)
+    assert report.delivered == 6
+    emails = [r.email for r in recipients]
+    assert [target for kind, target in ledger.writes if kind == "claim"] == emails
+    for before, after in itertools.pairwise(emails):
+        assert ledger.writes.index(("outcome", before)) < ledger.writes.index(("claim", after))
+    states = Counter(r.state for r in ledger.rows(EDITION, "smtp").values())
+    assert states == {SENT: 6}
+
+
+def test_a_delivered_message_whose_outcome_cannot_be_written_is_in_doubt(settings):
+    """Sent, but the ledger could not say so: in doubt (in flight), counted, never resent."""
+    recipients = readers(settings, 3)
+    engine = get_engine(settings.database_url)
+    with SmtpSink() as sink:
+        report = send(settings, sink, recipients, WriteLog(engine, fail_outcomes=True))
+        assert len(sink.received) >= 1
+        assert report.delivered == 0 and report.in_doubt == len(sink.received)
+        assert any("outcome not recorded: disk I/O error" in note for note in report.errors)
+        rows = Ledger(engine).rows(EDITION, "smtp")
+        in_flight = {t for t, r in rows.items() if r.state == "in_flight"}
+        assert in_flight == {a for m in sink.received for a in m.rcpt_tos}
+
+        rerun = send(settings, sink, recipients, Ledger(engine))
+        assert rerun.in_doubt == len(in_flight) and rerun.delivered == 3 - len(in_flight)
+        assert Counter(a for m in sink.received for a in m.rcpt_tos) == Counter(
+            r.email for r in recipients
+        )
