@@ -259,6 +259,10 @@ class _Dispatcher:
 
     # -- the main loop (one thread) ---------------------------------------------
     def run(self, planned: Iterable[Delivery]) -> None:
+        with self.ledger.holding_connections():  # each sender keeps its own
+            self._run(planned)
+
+    def _run(self, planned: Iterable[Delivery]) -> None:
         self.total = size_of(planned) or 0
         self.ledger.reopen_retryable(self.edition_id, self.channel)
         self.fresh = not self.ledger.has_rows(self.edition_id, self.channel)
@@ -806,10 +810,6 @@ class _Writer:
             thread.join()
 
     def _loop(self) -> None:
-        with self.d.ledger.holding():
-            self._write_groups()
-
-    def _write_groups(self) -> None:
         while (first := self.waiting.get()) is not None:
             group = [first]
             while True:

@@ -23,11 +23,12 @@ import logging
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import TypeVar
 
 import orjson
 from sqlalchemy import (
@@ -47,12 +48,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from briefcast.db import one_writer, relaxed
 from briefcast.leases import LEASE_SECONDS, Holder, Lease, holder_columns
 from briefcast.tables import deliveries, edition_contents, edition_stories, runs
 
 log = logging.getLogger("briefcast.ledger")
+T = TypeVar("T")
 
 __all__ = [
     "FAILED",
@@ -230,6 +233,29 @@ class Outcomes:
         return cls([], [], [], [])
 
 
+# Connections kept by threads (Ledger.holding_connections), per engine: at most the
+# pool's capacity less FREE_FOR_OTHERS, so holding never makes anyone wait for the pool.
+FREE_FOR_OTHERS = 5
+_holds: dict[Engine, int] = {}
+_holds_lock = threading.Lock()
+
+
+def _take_a_hold(engine: Engine) -> bool:
+    pool = engine.pool
+    size = pool.size() if hasattr(pool, "size") else 0
+    capacity = size + max(0, getattr(pool, "_max_overflow", 0))
+    with _holds_lock:
+        if _holds.get(engine, 0) >= capacity - FREE_FOR_OTHERS:
+            return False
+        _holds[engine] = _holds.get(engine, 0) + 1
+        return True
+
+
+def _release_holds(engine: Engine, count: int) -> None:
+    with _holds_lock:
+        _holds[engine] = _holds.get(engine, 0) - count
+
+
 def _row(r, holder: Holder | None = None) -> Row:
     return Row(r.id, r.target, r.state, r.seq, r.receipt, r.error, r.run_id, holder)
 
@@ -239,7 +265,10 @@ class Ledger:
         self.engine = engine
         self.run_id = run_id or uuid.uuid4().hex
         self.lease_id: str | None = None  # set while a lease is held (see lease())
-        self._held = threading.local()  # a thread's own connection (see holding())
+        self._holding = False  # see holding_connections()
+        self._held = threading.local()
+        self._held_all: list[Connection] = []
+        self._held_lock = threading.Lock()
 
     @property
     def _dialect(self) -> str:
@@ -252,29 +281,46 @@ class Ledger:
 
     # -- pages of deliveries ------------------------------------------------
     @contextmanager
-    def holding(self) -> Iterator[None]:
-        """This thread's durable transactions share one connection until the block ends.
+    def holding_connections(self) -> Iterator[None]:
+        """Until the block ends, each thread keeps the connection of its first transaction.
 
-        For a thread that writes many small transactions (per-message claims): taking a
-        connection from the pool for each one cost a third of a claim's CPU, and on
-        PostgreSQL a ping. A connection that breaks reconnects at its next transaction.
+        For threads that write many small transactions (a dispatch's senders and its
+        per-message claims): taking a connection from the pool for each one cost a
+        third of a claim's CPU, and on PostgreSQL a ping. A connection that breaks
+        reconnects at its next transaction.
         """
-        try:
-            conn = self.engine.connect()
-        except Exception:  # each transaction will try again, and say what is wrong
-            log.warning("could not open a connection to hold", exc_info=True)
-            yield
-            return
-        self._held.conn = conn
+        self._holding = True
         try:
             yield
         finally:
-            self._held.conn = None
-            conn.close()
+            self._holding = False
+            with self._held_lock:
+                held, self._held_all = self._held_all, []
+            for conn in held:
+                conn.close()
+            _release_holds(self.engine, len(held))
 
-    @contextmanager
-    def _transaction(self, *, durable: bool) -> Iterator[Connection]:
-        """A transaction; ``durable=False`` skips the disk flush at its commit.
+    def _held_connection(self) -> Connection | None:
+        if not self._holding:
+            return None
+        conn = getattr(self._held, "conn", None)
+        if conn is not None and not conn.closed:
+            return conn
+        if not _take_a_hold(self.engine):
+            return None  # the pool's other connections stay free for everyone else
+        try:
+            conn = self.engine.connect()
+        except Exception:  # the transaction will try again, and say what is wrong
+            _release_holds(self.engine, 1)
+            return None
+        self._held.conn = conn
+        with self._held_lock:
+            self._held_all.append(conn)
+        return conn
+
+    def _in_transaction(self, work: Callable[[Connection], T], *, durable: bool) -> T:
+        """``work(conn)`` in one transaction; ``durable=False`` skips the disk flush at its
+        commit.
 
         Only claims must be on disk before their request goes out: a claim lost to a
         power cut would make the row pending again and send it twice. Creating rows
@@ -282,18 +328,30 @@ class Ledger:
         carries them to disk): lost, a row is recreated, or stays in flight, in doubt,
         never sent twice. A kill -9 loses nothing either way.
         """
-        held = getattr(self._held, "conn", None) if durable else None
+        # On SQLite a transaction that may skip the flush runs on the relaxed engine.
+        held = self._held_connection() if durable or self._dialect != "sqlite" else None
         if held is not None:
-            with one_writer(self.engine), held.begin():
-                yield held
-            return
+            try:
+                return self._run(held, work, durable)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # Lost with its connection (a database restart): rolled back, or, if the
+                # commit itself was cut, written; the writes only take rows still pending
+                # or in flight, so doing it again on a new connection never doubles them.
+                log.warning("the ledger's connection was lost; reconnecting")
+                return self._run(held, work, durable)
         engine = self.engine if durable else relaxed(self.engine)
         # The connection is checked out before the writer's turn: only the transaction
         # holds it up.
-        with engine.connect() as conn, one_writer(self.engine), conn.begin():
+        with engine.connect() as conn:
+            return self._run(conn, work, durable)
+
+    def _run(self, conn: Connection, work: Callable[[Connection], T], durable: bool) -> T:
+        with one_writer(self.engine), conn.begin():
             if self._dialect == "postgresql" and not durable:
                 conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            yield conn
+            return work(conn)
 
     def add(self, edition_id: str, channel: str, targets: Sequence[tuple[str, int]]) -> int:
         """Create a pending row for each (target, seq) not yet in the ledger; how many new."""
@@ -311,8 +369,7 @@ class Ledger:
         if not targets:
             return {}
         insert = self._insert(edition_id, channel, targets, claimed=False)
-        with self._transaction(durable=False) as conn:
-            return insert(conn)
+        return self._in_transaction(insert, durable=False)
 
     def claim_new(
         self, edition_id: str, channel: str, targets: Sequence[tuple[str, int]]
@@ -326,7 +383,8 @@ class Ledger:
         if not targets:
             return {}
         insert = self._insert(edition_id, channel, targets, claimed=True)
-        with self._transaction(durable=True) as conn:
+
+        def work(conn: Connection) -> dict[str, int]:
             got = insert(conn)
             if len(got) < len(targets):  # already in the ledger: claimed if still pending
                 rest = [target for target, _ in targets if target not in got]
@@ -337,6 +395,8 @@ class Ledger:
                 )
                 got.update((target, row_id) for row_id, target in self._claim(conn, condition))
             return got
+
+        return self._in_transaction(work, durable=True)
 
     def _insert(self, edition_id, channel, targets, *, claimed: bool):
         """One INSERT … SELECT of the rows not yet in the ledger, ready to run on a
@@ -486,7 +546,8 @@ class Ledger:
             return {}
         if not targets:
             return {}
-        with self._transaction(durable=True) as conn:
+
+        def work(conn: Connection) -> dict[str, int]:
             if recording is not None:
                 self._write_outcomes(conn, recording)
             if len(targets) == 1:  # one message at a time (SMTP): a statement built once
@@ -500,19 +561,21 @@ class Ledger:
             )
             return {target: row_id for row_id, target in self._claim(conn, condition)}
 
+        return self._in_transaction(work, durable=True)
+
     def claim(self, ids: Iterable[int]) -> set[int]:
         """Atomically move pending rows to in_flight for this run; return the ids we got."""
         ids = list(ids)
         if not ids:
             return set()
-        with self._transaction(durable=True) as conn:
-            return {row_id for row_id, _ in self._claim(conn, deliveries.c.id.in_(ids))}
+        condition = deliveries.c.id.in_(ids)
+        claimed = self._in_transaction(lambda conn: self._claim(conn, condition), durable=True)
+        return {row_id for row_id, _ in claimed}
 
     # -- outcomes ---------------------------------------------------------
     def record(self, outcomes: Outcomes) -> None:
         """Write one request's outcomes in one transaction (only rows still in flight)."""
-        with self._transaction(durable=False) as conn:
-            self._write_outcomes(conn, outcomes)
+        self._in_transaction(lambda conn: self._write_outcomes(conn, outcomes), durable=False)
 
     def _write_outcomes(self, conn, outcomes: Outcomes) -> None:
         stamp = now()

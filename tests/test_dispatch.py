@@ -263,3 +263,58 @@ def test_claims_waiting_behind_a_slow_flush_share_the_next_one(ledger):
     assert len(slow.calls) <= 2 and sorted(sum(slow.calls, [])) == ["a", "b", "c", "d"]
     rows = slow.rows(make_edition().edition_id, "one-by-one")
     assert {t: r.state for t, r in rows.items()} == dict.fromkeys("abcd", "sent")
+
+
+class CutsTheLedgerOff(ScriptedChannel):
+    """Sends on several threads; before its third request the database drops every
+    connection the ledger keeps (what a PostgreSQL restart or failover does)."""
+
+    concurrency = 3
+
+    def __init__(self, targets, ledger, admin_dsn):
+        super().__init__(targets)
+        self.ledger = ledger
+        self.admin_dsn = admin_dsn
+        self.calls = 0
+        self.cut = 0
+        self.lock = threading.Lock()
+
+    def send(self, batch):
+        with self.lock:
+            self.calls += 1
+            if self.calls == 3:
+                self.cut_off()
+        return super().send(batch)
+
+    def cut_off(self):
+        import psycopg
+
+        pids = [c.connection.dbapi_connection.info.backend_pid for c in self.ledger._held_all]
+        with psycopg.connect(self.admin_dsn, autocommit=True) as admin:
+            for pid in pids:
+                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        self.cut = len(pids)
+
+
+def test_the_senders_reconnect_after_the_database_drops_their_connections(postgres_url, caplog):
+    engine = get_engine(postgres_url)
+    ledger = Ledger(engine)
+    targets = [f"t{n}" for n in range(20)]
+    channel = CutsTheLedgerOff(targets, ledger, postgres_url.split("?")[0].replace("+psycopg", ""))
+    report = dispatch_channel(channel, "scripted", make_edition(), ledger, POLICY)
+
+    assert channel.cut > 0  # the senders had connections of their own, and lost them
+    assert report.delivered == 20 and report.failed == 0 and report.in_doubt == 0
+    assert sorted(t for t, _ in channel.accepted) == sorted(targets)  # each once
+    rows = ledger.rows(make_edition().edition_id, "scripted")
+    assert {r.state for r in rows.values()} == {"sent"}
+    assert "connection was lost; reconnecting" in caplog.text
+    assert engine.pool.checkedout() == 0  # and gave every connection back at the end
+
+
+def test_a_dispatch_gives_back_every_connection_it_kept(ledger):
+    channel = ScriptedChannel([f"t{n}" for n in range(9)])
+    channel.concurrency = 3
+    report = dispatch_channel(channel, "scripted", make_edition(), ledger, POLICY)
+    assert report.delivered == 9
+    assert ledger.engine.pool.checkedout() == 0
