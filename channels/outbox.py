@@ -1,8 +1,9 @@
 """The outbox channel: writes exactly what would be sent, one file per delivery.
 
 ``<outbox>/<edition>/email/<address>.eml`` holds each subscriber's message as
-it would leave (both parts, headers, their own links); ``x/post-N.json`` and
-``telegram/<chat>-N.json`` hold the posts and messages. It is the default
+it would leave (both parts, headers, their own links); ``x/post-N.json``,
+``telegram/<chat>-N.json``, ``bluesky/post-N.json`` and ``mastodon/status-N.json``
+hold the posts and messages. It is the default
 channel, so a newsroom can see an edition before wiring up any provider.
 """
 
@@ -51,6 +52,7 @@ class OutboxChannel(BaseChannel):
         self.edition = edition
         posts = len(edition.x_posts) + len(edition.telegram_messages)
         posts += 1 if edition.telegram_photo else 0
+        posts += len(edition.bluesky_posts) + len(edition.mastodon_posts)
         size = size_of(self.context.recipients) + posts
         return Planned(self._deliveries(edition), size)
 
@@ -66,6 +68,10 @@ class OutboxChannel(BaseChannel):
             yield Delivery(f"telegram:{chat}:photo", ("telegram", edition.telegram_photo))
         for n, message in enumerate(edition.telegram_messages, 1):
             yield Delivery(f"telegram:{chat}:msg-{n}", ("telegram", message))
+        for n, post in enumerate(edition.bluesky_posts, 1):
+            yield Delivery(f"bluesky:post-{n}", ("bluesky", post))
+        for n, post in enumerate(edition.mastodon_posts, 1):
+            yield Delivery(f"mastodon:status-{n}", ("mastodon", post))
 
     def send(self, batch: Sequence[Delivery]) -> list[Receipt]:
         folder = self.root / _safe(self.edition.edition_id)

@@ -57,6 +57,14 @@ def test_sample_day_lands_in_the_outbox_for_every_channel(sample_run):
     messages = [json.loads(p.read_text()) for p in (outbox / "telegram").glob("*msg-*.json")]
     assert len(messages) >= 2  # the long lead forces a split
     assert all(len(m["text"].encode("utf-16-le")) // 2 <= 4096 for m in messages)
+    skeets = [json.loads(p.read_text()) for p in (outbox / "bluesky").glob("post-*.json")]
+    assert len(skeets) == len(posts) and all(p["length"] <= 300 for p in skeets)
+    for skeet in skeets:  # each link facet covers its URL's bytes in the text
+        for link in skeet["links"]:
+            shown = skeet["text"].encode()[link["byte_start"] : link["byte_end"]].decode()
+            assert link["uri"].removeprefix("https://").startswith(shown.rstrip("…"))
+    statuses = [json.loads(p.read_text()) for p in (outbox / "mastodon").glob("status-*.json")]
+    assert len(statuses) == len(posts) and all(s["length"] <= 500 for s in statuses)
     assert "delivered" in first.stdout and "outbox" in first.stdout
 
 

@@ -64,7 +64,8 @@ def test_a_run_delivers_and_shows_preview_html_and_report(newsroom):
     assert f"http://127.0.0.1:8765/archive/{EDITION}" in found["brief-email-html"].data
     report = found["brief-delivery-report"]
     assert report.type == "table"
-    assert '"delivered": 7' in report.data and '"channel": "outbox"' in report.data
+    # 2 emails, 4 X posts, 1 Telegram message, 4 Bluesky posts and 4 Mastodon statuses
+    assert '"delivered": 15' in report.data and '"channel": "outbox"' in report.data
 
 
 def test_a_rerun_after_a_new_story_sends_the_edition_as_it_first_went_out(newsroom):

@@ -129,5 +129,6 @@ def test_an_operator_rejects_then_approves_the_edition(served):
     assert len(list((room.outbox(EDITION) / "x").glob("*.json"))) == 4
     assert len(list((room.outbox(EDITION) / "telegram").glob("*.json"))) == 1
     assert room.archive(EDITION).is_file()
+    assert len(list((room.outbox(EDITION) / "bluesky").glob("*.json"))) == 4
     report = artifacts_of(served, second.id)["brief-delivery-report"]
-    assert '"delivered": 7' in report.data
+    assert '"delivered": 15' in report.data
