@@ -29,8 +29,9 @@ def test_a_follow_up_run_publishes_the_edition_report(newsroom):
     assert again.is_completed(), again.message
     report = run_artifacts(again.state_details.flow_run_id)[EDITION_REPORT_KEY].data
     assert f"# Edition {EDITION_DATE.isoformat()}" in report
-    # the outbox channel sent one email per subscriber, the X thread and Telegram
-    sent = len(SUBSCRIBERS) + 4 + 1
+    # the outbox channel sent one email per subscriber, the X thread, Telegram, and the
+    # Bluesky and Mastodon posts (one per X post)
+    sent = len(SUBSCRIBERS) + 4 + 1 + 4 + 4
     assert f"| outbox | {sent} |" in report
     assert "## The last 1 editions" in report
     assert f"{EDITION_DATE.isoformat()} " in report.split("## The last 1 editions")[1]
