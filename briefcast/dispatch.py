@@ -501,7 +501,6 @@ class _Dispatcher:
         results = self._attempt(remaining, handover)
         for delivery, result in zip(remaining, results, strict=True):
             handover.done(delivery, result)  # what the adapter did not report itself
-        handover.settle()
         return handover.retry, handover.example, handover.pause
 
     def _claim(self, batch: list[Delivery]) -> dict[str, int]:
@@ -656,14 +655,13 @@ class _Handover:
     """One attempt of a ``claims_each`` adapter: a claim and a record per delivery.
 
     ``claim`` takes the row (one durable UPDATE) when the adapter reaches its point
-    of no return; ``done`` hands the outcome to the writer thread, or releases the
-    row to be retried. So a kill leaves in doubt only the messages the adapter was
-    handing over. ``reserve`` starts a claim on the writer thread a little earlier,
-    so its disk flush overlaps the adapter's round trips; ``claim`` then only waits
-    for it. The writer takes claims and outcomes in the order they come: an
-    adapter thread's next claim is never on disk before its last outcome, so a
-    kill cannot leave a sent message in flight behind the next one. Called from
-    the adapter's threads; never raises into them.
+    of no return; ``done`` has the outcome written (or releases the row to be
+    retried) before it returns. So a kill leaves in doubt only the messages the
+    adapter was handing over. ``reserve`` starts a claim a little earlier, so its
+    disk flush overlaps the adapter's last round trip; ``claim`` then only waits
+    for it. Claims and outcomes are written by one writer thread, together when
+    they come in during a flush. Called from the adapter's threads; never raises
+    into them.
     """
 
     def __init__(self, dispatcher: _Dispatcher, attempt: int) -> None:
@@ -672,7 +670,6 @@ class _Handover:
         self.claiming: dict[str, Future] = {}  # reserved, being claimed
         self.claimed: dict[str, int] = {}
         self.reported: set[str] = set()  # claim refused, or outcome handled
-        self.recording: list[Future] = []  # outcomes handed to the writer
         self.retry: list[Delivery] = []
         self.pause = 0.0
         self.example: object = None
@@ -737,9 +734,9 @@ class _Handover:
                     d._lost([target])
                     return
                 row_id = got[target]
-            recorded = d.writer.record(delivery, row_id, outcome)
-            with self.lock:
-                self.recording.append(recorded)
+            # Written before the adapter speaks to the provider again: a kill leaves in
+            # doubt only what is on the wire. The write shares the writer's next commit.
+            d.writer.record(delivery, row_id, outcome).result()
         except Exception as exc:  # our database: the outcome is not written
             log.exception("%s: could not record the outcome of %s", d.channel, target)
             with d.lock:
@@ -749,13 +746,6 @@ class _Handover:
                 else:
                     d.report.in_doubt += 1
                     d.report.note(f"{target}: in doubt: outcome not recorded: {exc}")
-
-    def settle(self) -> None:
-        """Wait until every outcome handed over is written (and counted)."""
-        with self.lock:
-            recording, self.recording = self.recording, []
-        for recorded in recording:
-            recorded.result()
 
 
 @dataclass

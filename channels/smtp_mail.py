@@ -264,9 +264,6 @@ class SmtpChannel(BaseChannel):
                 channel="smtp",
             )
         message_id, data = self.template.render(recipient, international)
-        # The claim's disk flush overlaps MAIL FROM, RCPT TO and DATA; a message refused
-        # on the way is recorded as failed on its claimed row.
-        handover.reserve(delivery)
         stage = "MAIL FROM"
         try:
             code, reply = smtp.mail(self.sender, options)
@@ -277,6 +274,9 @@ class SmtpChannel(BaseChannel):
             if code not in (250, 251):
                 return self._refused(smtp, code, reply, recipient, stage)
             stage = "DATA"
+            # Claimed once on the wire (its recipient taken), not before: a kill leaves in
+            # doubt only messages the server may have; the flush overlaps DATA and the text.
+            handover.reserve(delivery)
             code, reply = smtp.docmd("DATA")
             if code != 354:  # DATA itself refused: nothing was sent
                 return self._refused(smtp, code, reply, recipient, stage)
