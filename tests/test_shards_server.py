@@ -168,6 +168,18 @@ def run_daily_brief(prefect_server, config: Path):
         return daily_brief(brief, return_state=True)
 
 
+def run_watched(prefect_server, config: Path, watch, what: str):
+    """``run_daily_brief`` while a thread waits for ``watch()`` (which acts) to hold."""
+    watcher = threading.Thread(
+        target=lambda: wait_for(watch, timeout=600, what=what, every=0.05), daemon=True
+    )
+    watcher.start()
+    try:
+        return run_daily_brief(prefect_server, config)
+    finally:
+        watcher.join(timeout=5)
+
+
 def by_run(engine, state: str) -> Counter:
     from sqlalchemy import func, select
 
@@ -216,16 +228,10 @@ def test_two_workers_share_one_edition_each_subscriber_once(
         sendgrid.release_answers()
         return True
 
-    watcher = threading.Thread(
-        target=lambda: wait_for(both_shards_sending, timeout=600, what="both shards sending"),
-        daemon=True,
-    )
-    watcher.start()
     try:
-        state = run_daily_brief(prefect_server, room.config)
+        state = run_watched(prefect_server, room.config, both_shards_sending, "both sending")
     finally:
         sendgrid.release_answers()
-        watcher.join(timeout=5)
 
     received = Counter(message.to for message in sendgrid.delivered)
     assert len(received) == READERS and set(received) == everyone()
@@ -279,13 +285,7 @@ def test_a_killed_shard_leaves_only_its_requests_in_doubt(
                 return True
         return False
 
-    def watch() -> None:
-        wait_for(kill_a_shard_mid_send, timeout=600, what="a shard mid-send", every=0.05)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    state = run_daily_brief(prefect_server, room.config)
-    watcher.join(timeout=5)
+    state = run_watched(prefect_server, room.config, kill_a_shard_mid_send, "a shard mid-send")
     assert killed, "no shard was killed"
 
     # Only the killed shard's requests on the wire are in doubt; nothing is pending.
@@ -333,15 +333,9 @@ def test_a_stopped_run_cancels_its_shards_and_a_rerun_sends_the_rest_once(
         stopping.STOP.set()  # what SIGTERM, or a cancel from the UI, does to the run
         return True
 
-    watcher = threading.Thread(
-        target=lambda: wait_for(stop_once_both_sent_some, timeout=600, what="both shards sending"),
-        daemon=True,
-    )
-    watcher.start()
     try:
-        stopped = run_daily_brief(prefect_server, room.config)
+        stopped = run_watched(prefect_server, room.config, stop_once_both_sent_some, "both sent")
     finally:
-        watcher.join(timeout=5)
         stopping.STOP.clear()
 
     # Each shard was cancelled, finished the requests it had on the wire and recorded them.
