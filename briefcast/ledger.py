@@ -541,10 +541,9 @@ class Ledger:
         ``recording``: outcomes of earlier claims written in the same transaction (per-message
         claims share one commit with the outcomes that came in meanwhile).
         """
-        if recording is not None and not targets:
-            self.record(recording)
-            return {}
         if not targets:
+            if recording is not None:
+                self.record(recording)
             return {}
 
         def work(conn: Connection) -> dict[str, int]:
