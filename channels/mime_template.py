@@ -56,21 +56,51 @@ def _qp(line: str) -> bytes:
     return binascii.b2a_qp(line.encode("utf-8") + b"\r\n", istext=True)
 
 
+def _qp_soft(text: str) -> bytes:
+    """Part of a line as quoted-printable, ending in a soft line break ("=" CRLF)."""
+    # "X" is never escaped and holds the place of the "=": no line grows past 76
+    return binascii.b2a_qp(text.encode("utf-8") + b"X\r\n", istext=True)[:-3] + b"=\r\n"
+
+
+def _dot_stuffed(chunk: bytes) -> bytes:
+    """A chunk of whole lines as SMTP's DATA carries it: a leading "." doubled."""
+    stuffed = chunk.replace(b"\n.", b"\n..")
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed
+
+
 @dataclass(frozen=True)
 class _Filled:
-    """A line with placeholders: literal text and placeholder names, alternating."""
+    """A line with placeholders: encoded literal text and placeholder names, in order.
 
-    pieces: tuple[str, ...]  # even indexes: text; odd indexes: a placeholder name
+    A soft line break after each piece lets the literal text be encoded once: only
+    the values are encoded per recipient, however long the line (an email's HTML
+    can put 30 KB on one line). Decoded, the line is the same.
+    """
 
-    def render(self, values: dict[str, str], html: bool) -> bytes:
+    pieces: tuple[bytes | str, ...]  # bytes: encoded text; str: a placeholder name
+    stuffed: tuple[bytes | str, ...]  # the same, dot-stuffed for DATA
+
+    @classmethod
+    def build(cls, texts_and_names: list[str]) -> _Filled:
+        pieces: list[bytes | str] = []
+        for index, piece in enumerate(texts_and_names):
+            if index % 2:
+                pieces.append(piece)
+            elif piece:
+                pieces.append(_qp_soft(piece))
+        pieces.append(b"\r\n")  # the line's own (hard) break
+        stuffed = [_dot_stuffed(p) if isinstance(p, bytes) else p for p in pieces]
+        return cls(tuple(pieces), tuple(stuffed))
+
+    def render(self, values: dict[str, str], html: bool, stuffed: bool) -> bytes:
         out = []
-        for index, piece in enumerate(self.pieces):
-            if index % 2 == 0:
+        for piece in self.stuffed if stuffed else self.pieces:
+            if isinstance(piece, bytes):
                 out.append(piece)
-            else:
-                value = values.get(piece, "")
-                out.append(html_escape(value, quote=True) if html else value)
-        return _qp("".join(out))
+            elif value := values.get(piece, ""):
+                encoded = _qp_soft(html_escape(value, quote=True) if html else value)
+                out.append(_dot_stuffed(encoded) if stuffed else encoded)
+        return b"".join(out)
 
 
 def _encode_body(text: str) -> list[bytes | _Filled]:
@@ -95,7 +125,7 @@ def _encode_body(text: str) -> list[bytes | _Filled]:
                 merged += [name, after]
             else:
                 merged[-1] += f"%%{name}%%{after}"
-        chunks.append(_Filled(tuple(merged)))
+        chunks.append(_Filled.build(merged))
     if fixed:
         chunks.append(b"".join(fixed))
     return chunks
@@ -144,6 +174,8 @@ class MimeTemplate:
         self._end = f"\r\n--{boundary}--\r\n".encode()
         self._text = _encode_body(edition.email.text)
         self._html = _encode_body(edition.email.html)
+        self._stuffed_text = [c if isinstance(c, _Filled) else _dot_stuffed(c) for c in self._text]
+        self._stuffed_html = [c if isinstance(c, _Filled) else _dot_stuffed(c) for c in self._html]
         self._date = (0, b"")
 
     def _heads(self, policy) -> tuple[bytes, bytes, bytes]:
@@ -192,12 +224,21 @@ class MimeTemplate:
                 return line.encode()
         return _fold(policy, "To", Address(name, username=local, domain=domain))
 
-    def render(self, recipient: Recipient, international: bool = False) -> tuple[str, bytes]:
-        """``(message_id, message)`` for one recipient; SMTPUTF8 headers when international."""
+    def render(
+        self, recipient: Recipient, international: bool = False, *, dot_stuffed: bool = False
+    ) -> tuple[str, bytes]:
+        """``(message_id, message)`` for one recipient; SMTPUTF8 headers when international.
+
+        ``dot_stuffed`` gives the message as SMTP's DATA carries it, up to the final
+        ".": each line's leading "." doubled (no header line starts with one).
+        """
         policy = _POLICIES[international]
         before, between, after = self._heads(policy)
         message_id = make_msgid(idstring=self.msgid_idstring, domain=self.msgid_domain)
         values = recipient_values(recipient)
+        text, html = (
+            (self._stuffed_text, self._stuffed_html) if dot_stuffed else (self._text, self._html)
+        )
         parts = [
             f"Message-ID: {message_id}\r\n".encode(),
             self._date_header(),
@@ -209,8 +250,8 @@ class MimeTemplate:
             self._mime,
             self._text_head,
         ]
-        parts += [c if isinstance(c, bytes) else c.render(values, False) for c in self._text]
+        parts += [c if isinstance(c, bytes) else c.render(values, False, dot_stuffed) for c in text]
         parts.append(self._html_head)
-        parts += [c if isinstance(c, bytes) else c.render(values, True) for c in self._html]
+        parts += [c if isinstance(c, bytes) else c.render(values, True, dot_stuffed) for c in html]
         parts.append(self._end)
         return message_id, b"".join(parts)

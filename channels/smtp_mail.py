@@ -263,7 +263,7 @@ class SmtpChannel(BaseChannel):
                 "the server does not accept international addresses (no SMTPUTF8)",
                 channel="smtp",
             )
-        message_id, data = self.template.render(recipient, international)
+        message_id, data = self.template.render(recipient, international, dot_stuffed=True)
         stage = "MAIL FROM"
         try:
             code, reply = smtp.mail(self.sender, options)
@@ -281,7 +281,7 @@ class SmtpChannel(BaseChannel):
             if code != 354:  # DATA itself refused: nothing was sent
                 return self._refused(smtp, code, reply, recipient, stage)
             stage = "message"
-            smtp.send(_without_end(data))
+            smtp.send(data)
             if not handover.claim(delivery):
                 smtp.close()  # before the final ".": the server discards the message
                 error = TransientError("not sent: a claim was refused", channel="smtp")
@@ -431,14 +431,6 @@ class _Sessions:
             idle, self._idle = self._idle, []
         for smtp in idle:
             _quit(smtp)
-
-
-def _without_end(message: bytes) -> bytes:
-    """The message as DATA carries it, up to the final ".": dot-stuffed, ending in CRLF."""
-    stuffed = message.replace(b"\n.", b"\n..")  # as a regex on "^." a tenth as fast
-    if stuffed.startswith(b"."):
-        stuffed = b"." + stuffed
-    return stuffed if stuffed.endswith(b"\r\n") else stuffed + b"\r\n"
 
 
 def _usable(smtp: smtplib.SMTP) -> bool:

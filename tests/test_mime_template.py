@@ -63,3 +63,45 @@ def test_same_headers_and_content_as_build_email(tmp_path, address, name, test_s
         assert got.get_body((kind,)).get_content() == expected.get_body((kind,)).get_content()
     assert all(not part.defects for part in got.walk())
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+
+
+def test_dot_stuffed_message_is_the_message_as_data_carries_it(tmp_path):
+    """Every line that starts with "." (fixed, personal or a value) is doubled, nothing else."""
+    edition = make_edition(
+        "2026-11-20",
+        html='<p>.%%first_name%%</p>\n.<a href="%%unsubscribe_url%%">Leave</a>\n',
+        text=".Hello\n%%first_name%%, welcome\n" + "x" * 75 + ".%%first_name%%\n..\n",
+    )
+    settings = gazette_settings(tmp_path, web_base_url="https://news.gazette.example")
+    recipient = subscribers.recipient(settings, "dot@example.org", edition.edition_id, ".Dot Lee")
+    template = MimeTemplate(edition, settings.publication)
+
+    _, plain = template.render(recipient)
+    _, stuffed = template.render(recipient, dot_stuffed=True)
+
+    def unstuffed(data: bytes) -> list[bytes]:  # what an SMTP server does (RFC 5321 4.5.2)
+        return [line[1:] if line.startswith(b".") else line for line in data.split(b"\r\n")]
+
+    def without_message_id(lines: list[bytes]) -> list[bytes]:
+        return [line for line in lines if not line.startswith(b"Message-ID:")]
+
+    lines = stuffed.split(b"\r\n")
+    assert all(line == b"" or not line.startswith(b".") or line.startswith(b"..") for line in lines)
+    assert sum(line.startswith(b"..") for line in lines) >= 4
+    assert without_message_id(unstuffed(stuffed)) == without_message_id(plain.split(b"\r\n"))
+    text = parse(plain).get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text == ".Hello\n.Dot, welcome\n" + "x" * 75 + "..Dot\n..\n"
+
+
+def test_a_long_personal_line_is_encoded_once_and_stays_within_76_characters(tmp_path):
+    long_line = "<td>" + "Harbour news &amp; more. " * 400 + '<a href="%%view_url%%">View</a></td>'
+    edition = make_edition("2026-11-20", html=long_line + "\n<p>end</p>\n", text="Hi\n")
+    settings = gazette_settings(tmp_path, web_base_url="https://news.gazette.example")
+    recipient = subscribers.recipient(settings, "long@example.org", edition.edition_id, "Ana")
+
+    _, raw = MimeTemplate(edition, settings.publication).render(recipient)
+
+    html = parse(raw).get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert html == long_line.replace("%%view_url%%", recipient.view_url) + "\n<p>end</p>\n"
+    body = raw.split(b'Content-Type: text/html; charset="utf-8"', 1)[1].split(b"\r\n\r\n", 1)[1]
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76
