@@ -7,7 +7,8 @@ for the server to answer (3.5 s on two cores), doing nothing else. ``start`` lau
 the same command before Prefect or the flows are imported, and points
 ``PREFECT_API_URL`` at it, so the server starts on one core while the CLI imports on
 the other; ``ready`` waits for it just before the flow runs. It is stopped at exit, as
-Prefect stops its own.
+Prefect stops its own, and on Linux it is also stopped when the run is killed (SIGKILL,
+the OOM killer), which no exit handler sees: it would hold its port and database.
 
 Nothing changes where Prefect is told where its API is: an explicit
 ``PREFECT_API_URL``, a profile that sets one, ephemeral mode turned off, or Prefect
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -61,7 +64,9 @@ class EmbeddedServer:
         command += ["--factory", "prefect.server.api.server:create_app"]
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error"]
         command += ["--lifespan", "on"]
-        return subprocess.Popen(command, env={**os.environ, **SERVER_ENV})
+        return subprocess.Popen(
+            command, env={**os.environ, **SERVER_ENV}, preexec_fn=_dies_with_us()
+        )
 
     def ready(self, timeout: float | None = None) -> None:
         """Return once the server answers its health check; raise if it cannot.
@@ -136,6 +141,25 @@ def _active_profile() -> dict | None:
         return None
     active = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
     return profiles.get("profiles", {}).get(active, {})
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _dies_with_us():
+    """What the server's process runs before it starts: ask Linux for a SIGTERM when the
+    thread that started it ends (the main thread: start() runs before any other)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)  # looked up here: the child only makes the call
+    parent = os.getpid()
+
+    def ask() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # we were killed before the call: nobody would stop it
+            os._exit(1)
+
+    return ask
 
 
 def _site_packages() -> Path:

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +57,44 @@ def test_the_server_answers_and_is_gone_when_the_process_exits(prefect_home):
     port, url = done.stdout.split()
     assert url == f"http://127.0.0.1:{port}/api"
     assert _refused(int(port))  # stopped at exit: no server left behind
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"  # a zombie has ended
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
+def test_a_killed_run_leaves_no_server_behind(prefect_home):
+    script = textwrap.dedent(
+        """
+        import sys
+        from briefcast import embedded_prefect
+        server = embedded_prefect.start()
+        server.ready(timeout=90)
+        print(server.port, server.process.pid, flush=True)
+        sys.stdin.readline()  # until the test kills us
+        """
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port, pid = map(int, run.stdout.readline().split())
+        assert not _refused(port)
+        run.kill()  # SIGKILL: no exit handler runs
+        run.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(pid), "the temporary server outlived the killed run"
+        assert _refused(port)
+    finally:
+        run.kill()
+        run.wait()
 
 
 def test_a_failed_start_is_tried_again_until_it_answers_or_time_is_up(prefect_home):
