@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -70,16 +69,9 @@ def _split(value: str | None) -> list[str]:
 
 def prepare_prefect(settings: Settings) -> embedded_prefect.EmbeddedServer | None:
     """Embedded Prefect by default: its home inside our data folder, no server to start
-    by hand (its temporary server starts now, while the flows are imported)."""
-    if os.environ.get("PREFECT_API_URL"):
-        return None
-    home = Path(os.environ.setdefault("PREFECT_HOME", str(settings.data_dir / "prefect")))
-    home.mkdir(parents=True, exist_ok=True)  # Prefect creates only the last level
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    os.environ.setdefault("PREFECT_API_BLOCKS_REGISTER_ON_START", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    return embedded_prefect.start()
+    by hand (its temporary server starts now, while the flows are imported, unless
+    ``briefcast run`` started it before the CLI was imported)."""
+    return embedded_prefect.start_in(settings.data_dir)
 
 
 class _ProgressHandler(logging.Handler):

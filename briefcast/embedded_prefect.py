@@ -10,6 +10,9 @@ the other; ``ready`` waits for it just before the flow runs. It is stopped at ex
 Prefect stops its own, and on Linux it is also stopped when the run is killed (SIGKILL,
 the OOM killer), which no exit handler sees: it would hold its port and database.
 
+``briefcast run`` goes further (``start_for_command``): it starts the server before it
+imports the CLI, which takes a second that the server's start-up then overlaps.
+
 Nothing changes where Prefect is told where its API is: an explicit
 ``PREFECT_API_URL``, a profile that sets one, ephemeral mode turned off, or Prefect
 already imported (a test harness) leave it to Prefect.
@@ -103,6 +106,55 @@ class EmbeddedServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+_started: EmbeddedServer | None = None
+
+
+def start_in(data_dir: Path) -> EmbeddedServer | None:
+    """Prefect's home inside our data folder, its settings for a run, and its temporary
+    server started (see ``start``). Once a process: a second call gives the first's server."""
+    global _started
+    if _started is not None or os.environ.get("PREFECT_API_URL"):
+        return _started
+    home = Path(os.environ.setdefault("PREFECT_HOME", str(data_dir / "prefect")))
+    home.mkdir(parents=True, exist_ok=True)  # Prefect creates only the last level
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_API_BLOCKS_REGISTER_ON_START", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    _started = start()
+    return _started
+
+
+def start_for_command(argv: list[str]) -> None:
+    """For ``briefcast run [--config PATH] ...``: the server of ``start_in`` started now,
+    in the data folder of the config it names. Anything else is left to the CLI: another
+    command, a config that does not load (the CLI says why), one that needs Prefect to
+    read it (a Prefect secret)."""
+    if not argv or argv[0] != "run" or "--help" in argv:
+        return
+    from briefcast.config import default_config_path, load_settings
+
+    try:
+        path = Path(
+            _config_option(argv) or os.environ.get("BRIEFCAST_CONFIG") or default_config_path()
+        )
+        if "prefect_secret" in path.read_text(encoding="utf-8"):
+            return
+        settings = load_settings(path)
+    except Exception:  # noqa: BLE001 - the CLI loads it again and reports the problem
+        return
+    start_in(settings.data_dir)
+
+
+def _config_option(argv: list[str]) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg in ("--config", "-c") and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--config="):
+            return arg.removeprefix("--config=")
+    return None
 
 
 def start() -> EmbeddedServer | None:

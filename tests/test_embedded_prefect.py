@@ -97,6 +97,42 @@ def test_a_killed_run_leaves_no_server_behind(prefect_home):
         run.wait()
 
 
+def test_briefcast_run_starts_the_server_in_its_data_folder_before_importing_the_cli(tmp_path):
+    secret_config = tmp_path / "secret.toml"
+    secret_config.write_text(
+        Path("config/briefcast.toml").read_text(encoding="utf-8")
+        + '\n[channels.sendgrid]\napi_key = { prefect_secret = "sendgrid" }\n'
+    )
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        from pathlib import Path
+        from briefcast import embedded_prefect
+
+        embedded_prefect.start_for_command(["subscribers", "list"])
+        embedded_prefect.start_for_command(["run", "--help"])
+        embedded_prefect.start_for_command(["run", "--config", {str(secret_config)!r}])
+        assert "PREFECT_API_URL" not in os.environ, "started for a command that is not a run"
+
+        embedded_prefect.start_for_command(["run", "--date", "2026-11-20"])
+        assert "briefcast.cli" not in sys.modules and "prefect" not in sys.modules
+        server = embedded_prefect.start_in(Path("elsewhere"))  # what the CLI then calls
+        assert os.environ["PREFECT_API_URL"] == server.api_url
+        server.ready(timeout=90)
+        print(os.environ["PREFECT_HOME"])
+        """
+    )
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(BRIEFCAST_DATA=str(data), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(data / "prefect")
+    assert (data / "prefect").is_dir()
+
+
 def test_a_failed_start_is_tried_again_until_it_answers_or_time_is_up(prefect_home):
     with socket.socket() as taken:  # the port is busy: uvicorn's start-up fails (exit 3)
         taken.bind(("127.0.0.1", 0))
