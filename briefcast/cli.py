@@ -162,6 +162,13 @@ def print_summary(result: dict, config: Path | None = None) -> None:
         console.print(escape(hint), highlight=False)
 
 
+def _import_what_the_flow_needs() -> None:
+    """The gatherers and the renderers (feedparser, twitter-text's patterns, MJML): a
+    second of imports the flow would make once Prefect's server answers."""
+    import briefcast.gather
+    import briefcast.render.edition  # noqa: F401
+
+
 @app.command()
 def run(
     config: ConfigOption = None,
@@ -213,6 +220,7 @@ def run(
     progress_log.addHandler(handler)
     try:
         if server is not None:
+            _import_what_the_flow_needs()  # while the server starts: the CLI would only wait
             server.ready()
         with progress:
             state = daily_brief(params, return_state=True)
