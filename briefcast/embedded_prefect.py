@@ -149,11 +149,14 @@ def start_for_command(argv: list[str]) -> None:
 
 
 def _config_option(argv: list[str]) -> str | None:
+    """The ``--config`` of ``briefcast run``, in any of the spellings Click accepts."""
     for index, arg in enumerate(argv):
-        if arg in ("--config", "-c") and index + 1 < len(argv):
-            return argv[index + 1]
+        if arg in ("--config", "-c"):
+            return argv[index + 1] if index + 1 < len(argv) else None
         if arg.startswith("--config="):
             return arg.removeprefix("--config=")
+        if arg.startswith("-c"):  # -cPATH; run has no other short option
+            return arg.removeprefix("-c")
     return None
 
 

@@ -112,6 +112,8 @@ def test_briefcast_run_starts_the_server_in_its_data_folder_before_importing_the
         embedded_prefect.start_for_command(["subscribers", "list"])
         embedded_prefect.start_for_command(["run", "--help"])
         embedded_prefect.start_for_command(["run", "--config", {str(secret_config)!r}])
+        embedded_prefect.start_for_command(["run", "-c{secret_config}"])
+        embedded_prefect.start_for_command(["run", "--config={secret_config}"])
         assert "PREFECT_API_URL" not in os.environ, "started for a command that is not a run"
 
         embedded_prefect.start_for_command(["run", "--date", "2026-11-20"])
