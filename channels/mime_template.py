@@ -58,6 +58,8 @@ def _qp(line: str) -> bytes:
 
 def _qp_soft(text: str) -> bytes:
     """Part of a line as quoted-printable, ending in a soft line break ("=" CRLF)."""
+    if "\r" in text or "\n" in text:  # a value with a line break: CRLF, as b2a_qp then writes
+        text = _LINE_BREAK.sub("\r\n", text)
     # "X" is never escaped and holds the place of the "=": no line grows past 76
     return binascii.b2a_qp(text.encode("utf-8") + b"X\r\n", istext=True)[:-3] + b"=\r\n"
 

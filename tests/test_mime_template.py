@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import binascii
 from email import policy
 from email.parser import BytesParser
 
 import pytest
 from briefcast.channels.email_message import ascii_address, build_email
-from briefcast.channels.mime_template import MimeTemplate
+from briefcast.channels.mime_template import MimeTemplate, _qp_soft
 from support import gazette_settings, make_edition
 
 from briefcast import subscribers
@@ -105,3 +106,26 @@ def test_a_long_personal_line_is_encoded_once_and_stays_within_76_characters(tmp
     assert html == long_line.replace("%%view_url%%", recipient.view_url) + "\n<p>end</p>\n"
     body = raw.split(b'Content-Type: text/html; charset="utf-8"', 1)[1].split(b"\r\n\r\n", 1)[1]
     assert max(len(line) for line in body.split(b"\r\n")) <= 76
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "trailing space ",
+        "tab\t",
+        "=3D and ?=",
+        "Conceição €",
+        "x" * 75 + "é",
+        "a\nb",
+        "a\r\n.b\r",
+        "",
+    ],
+)
+def test_a_value_between_soft_line_breaks_decodes_to_itself(value):
+    """Each personal value is encoded on lines of its own; decoded, the line is unchanged."""
+    encoded = _qp_soft(value)
+    assert encoded.endswith(b"=\r\n")
+    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
+    expected = value.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+    assert binascii.a2b_qp(encoded).decode() == expected
