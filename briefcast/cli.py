@@ -67,13 +67,6 @@ def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-def prepare_prefect(settings: Settings) -> embedded_prefect.EmbeddedServer | None:
-    """Embedded Prefect by default: its home inside our data folder, no server to start
-    by hand (its temporary server starts now, while the flows are imported, unless
-    ``briefcast run`` started it before the CLI was imported)."""
-    return embedded_prefect.start_in(settings.data_dir)
-
-
 class _ProgressHandler(logging.Handler):
     def __init__(self, progress: Progress) -> None:
         super().__init__()
@@ -182,7 +175,9 @@ def run(
     """Gather, render and deliver an edition through the daily-brief flow."""
     settings = _settings(config)
     day = _date(edition_date)
-    server = prepare_prefect(settings)
+    # Embedded Prefect by default, its home in our data folder (already started, as a rule:
+    # see briefcast/__main__.py)
+    server = embedded_prefect.start_in(settings.data_dir)
     from briefcast.flows.daily_brief import chosen_channels, daily_brief
     from briefcast.flows.outcome import result_of
     from briefcast.params import BriefParameters

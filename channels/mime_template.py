@@ -80,32 +80,32 @@ class _Filled:
     """
 
     pieces: tuple[bytes | str, ...]  # bytes: encoded text; str: a placeholder name
-    stuffed: tuple[bytes | str, ...]  # the same, dot-stuffed for DATA
+    dot_stuffed: bool  # the values too, as the text was
 
     @classmethod
-    def build(cls, texts_and_names: list[str]) -> _Filled:
+    def build(cls, texts_and_names: list[str], dot_stuffed: bool) -> _Filled:
         pieces: list[bytes | str] = []
         for index, piece in enumerate(texts_and_names):
             if index % 2:
                 pieces.append(piece)
             elif piece:
-                pieces.append(_qp_soft(piece))
+                encoded = _qp_soft(piece)
+                pieces.append(_dot_stuffed(encoded) if dot_stuffed else encoded)
         pieces.append(b"\r\n")  # the line's own (hard) break
-        stuffed = [_dot_stuffed(p) if isinstance(p, bytes) else p for p in pieces]
-        return cls(tuple(pieces), tuple(stuffed))
+        return cls(tuple(pieces), dot_stuffed)
 
-    def render(self, values: dict[str, str], html: bool, stuffed: bool) -> bytes:
+    def render(self, values: dict[str, str], html: bool) -> bytes:
         out = []
-        for piece in self.stuffed if stuffed else self.pieces:
+        for piece in self.pieces:
             if isinstance(piece, bytes):
                 out.append(piece)
             elif value := values.get(piece, ""):
                 encoded = _qp_soft(html_escape(value, quote=True) if html else value)
-                out.append(_dot_stuffed(encoded) if stuffed else encoded)
+                out.append(_dot_stuffed(encoded) if self.dot_stuffed else encoded)
         return b"".join(out)
 
 
-def _encode_body(text: str) -> list[bytes | _Filled]:
+def _encode_body(text: str, dot_stuffed: bool) -> list[bytes | _Filled]:
     """Quoted-printable chunks of ``text``: bytes where fixed, _Filled where personal."""
     chunks: list[bytes | _Filled] = []
     fixed: list[bytes] = []
@@ -118,7 +118,7 @@ def _encode_body(text: str) -> list[bytes | _Filled]:
             fixed.append(_qp(line))
             continue
         if fixed:
-            chunks.append(b"".join(fixed))
+            chunks.append(_joined(fixed, dot_stuffed))
             fixed = []
         # unknown %%names%% stay literal, as personalize() leaves them
         merged: list[str] = [pieces[0]]
@@ -127,10 +127,15 @@ def _encode_body(text: str) -> list[bytes | _Filled]:
                 merged += [name, after]
             else:
                 merged[-1] += f"%%{name}%%{after}"
-        chunks.append(_Filled.build(merged))
+        chunks.append(_Filled.build(merged, dot_stuffed))
     if fixed:
-        chunks.append(b"".join(fixed))
+        chunks.append(_joined(fixed, dot_stuffed))
     return chunks
+
+
+def _joined(lines: list[bytes], dot_stuffed: bool) -> bytes:
+    chunk = b"".join(lines)
+    return _dot_stuffed(chunk) if dot_stuffed else chunk
 
 
 def _fold(policy, name: str, value) -> bytes:
@@ -138,7 +143,11 @@ def _fold(policy, name: str, value) -> bytes:
 
 
 class MimeTemplate:
-    """Build once per edition; ``render(recipient)`` gives one message's Message-ID and bytes."""
+    """Build once per edition; ``render(recipient)`` gives one message's Message-ID and bytes.
+
+    ``dot_stuffed``: the messages as SMTP's DATA carries them, up to the final ".": each
+    line's leading "." doubled (no header line starts with one), done once here.
+    """
 
     def __init__(
         self,
@@ -149,6 +158,7 @@ class MimeTemplate:
         unsubscribe_mailto: str | None = None,
         sender: str | None = None,
         sender_name: str | None = None,
+        dot_stuffed: bool = False,
     ) -> None:
         self.sender = sender or publication.sender_email
         self.mailto = unsubscribe_mailto
@@ -174,10 +184,8 @@ class MimeTemplate:
         self._text_head = (part % "plain").encode()
         self._html_head = b"\r\n" + (part % "html").encode()
         self._end = f"\r\n--{boundary}--\r\n".encode()
-        self._text = _encode_body(edition.email.text)
-        self._html = _encode_body(edition.email.html)
-        self._stuffed_text = [c if isinstance(c, _Filled) else _dot_stuffed(c) for c in self._text]
-        self._stuffed_html = [c if isinstance(c, _Filled) else _dot_stuffed(c) for c in self._html]
+        self._text = _encode_body(edition.email.text, dot_stuffed)
+        self._html = _encode_body(edition.email.html, dot_stuffed)
         self._date = (0, b"")
 
     def _heads(self, policy) -> tuple[bytes, bytes, bytes]:
@@ -226,21 +234,12 @@ class MimeTemplate:
                 return line.encode()
         return _fold(policy, "To", Address(name, username=local, domain=domain))
 
-    def render(
-        self, recipient: Recipient, international: bool = False, *, dot_stuffed: bool = False
-    ) -> tuple[str, bytes]:
-        """``(message_id, message)`` for one recipient; SMTPUTF8 headers when international.
-
-        ``dot_stuffed`` gives the message as SMTP's DATA carries it, up to the final
-        ".": each line's leading "." doubled (no header line starts with one).
-        """
+    def render(self, recipient: Recipient, international: bool = False) -> tuple[str, bytes]:
+        """``(message_id, message)`` for one recipient; SMTPUTF8 headers when international."""
         policy = _POLICIES[international]
         before, between, after = self._heads(policy)
         message_id = make_msgid(idstring=self.msgid_idstring, domain=self.msgid_domain)
         values = recipient_values(recipient)
-        text, html = (
-            (self._stuffed_text, self._stuffed_html) if dot_stuffed else (self._text, self._html)
-        )
         parts = [
             f"Message-ID: {message_id}\r\n".encode(),
             self._date_header(),
@@ -252,8 +251,8 @@ class MimeTemplate:
             self._mime,
             self._text_head,
         ]
-        parts += [c if isinstance(c, bytes) else c.render(values, False, dot_stuffed) for c in text]
+        parts += [c if isinstance(c, bytes) else c.render(values, False) for c in self._text]
         parts.append(self._html_head)
-        parts += [c if isinstance(c, bytes) else c.render(values, True, dot_stuffed) for c in html]
+        parts += [c if isinstance(c, bytes) else c.render(values, True) for c in self._html]
         parts.append(self._end)
         return message_id, b"".join(parts)

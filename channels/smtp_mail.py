@@ -186,6 +186,7 @@ class SmtpChannel(BaseChannel):
             unsubscribe_mailto=self.settings.unsubscribe_mailto or None,
             sender=self.sender,
             sender_name=self.settings.from_name,
+            dot_stuffed=True,  # ready for DATA
         )
 
     # -- sessions -------------------------------------------------------------
@@ -263,7 +264,7 @@ class SmtpChannel(BaseChannel):
                 "the server does not accept international addresses (no SMTPUTF8)",
                 channel="smtp",
             )
-        message_id, data = self.template.render(recipient, international, dot_stuffed=True)
+        message_id, data = self.template.render(recipient, international)  # dot-stuffed
         stage = "MAIL FROM"
         try:
             code, reply = smtp.mail(self.sender, options)

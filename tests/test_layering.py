@@ -37,3 +37,15 @@ def test_the_database_module_imports_neither_the_ledger_nor_the_subscribers():
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_planning_a_mailing_list_imports_no_renderer():
+    """The second process that plans a big list starts without the renderers' imports
+    (twitter-text's patterns, the card layout): only the placeholders."""
+    modules = "briefcast.subscribers, briefcast.channels.sendgrid_mail, briefcast.plan_process"
+    probe = f"import sys, {modules}; print(sorted(m for m in sys.modules if m.startswith(("
+    probe += "'briefcast.render.edition', 'briefcast.render.x_posts', 'twitter_text'))))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

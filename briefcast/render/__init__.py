@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from briefcast.render.errors import RenderError
+
 if TYPE_CHECKING:
     from briefcast.render.edition import render_edition
-    from briefcast.render.errors import RenderError
 
 __all__ = ["RenderError", "render_edition"]
 
@@ -21,8 +22,4 @@ def __getattr__(name: str):
         from briefcast.render.edition import render_edition
 
         return render_edition
-    if name == "RenderError":
-        from briefcast.render.errors import RenderError
-
-        return RenderError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
