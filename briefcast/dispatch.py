@@ -511,7 +511,7 @@ class _Dispatcher:
             return self.ledger.claim_targets(
                 self.edition_id, self.channel, [d.target for d in batch]
             )
-        return self.ledger.claim_new(self.edition_id, self.channel, seqs)
+        return self.ledger.claim_new(self.edition_id, self.channel, seqs, expect_new=self.fresh)
 
     def _halted(self) -> bool:
         return self.stop.is_set() or self.refused is not None

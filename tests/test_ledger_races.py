@@ -107,6 +107,29 @@ def test_a_claim_creates_the_missing_rows_in_flight_and_takes_pending_ones_once(
     }
 
 
+def test_a_claim_that_expects_new_rows_still_takes_only_what_no_one_else_has(db_url):
+    """A run that found the channel empty inserts without a conflict check (PostgreSQL);
+    rows that appeared meanwhile (a shard's pending row, another run's claim) make it
+    claim the usual way: pending ones are taken, others' are left alone."""
+    engine = get_engine(db_url)
+    ours, other = Ledger(engine, run_id="our-run"), Ledger(engine, run_id="other-run")
+    ours.create(EDITION, "recording", [("pending", 0)])
+    other.claim_new(EDITION, "recording", [("theirs", 1)])
+
+    batch = [("pending", 0), ("theirs", 1), ("new", 2)]
+    claimed = ours.claim_new(EDITION, "recording", batch, expect_new=True)
+
+    assert set(claimed) == {"pending", "new"}
+    assert ours.claim_new(EDITION, "recording", batch, expect_new=True) == {}
+    rows = ours.rows(EDITION, "recording")
+    assert {t: (r.state, r.run_id) for t, r in rows.items()} == {
+        "pending": (IN_FLIGHT, "our-run"),
+        "theirs": (IN_FLIGHT, "other-run"),
+        "new": (IN_FLIGHT, "our-run"),
+    }
+    assert {claimed[t] for t in ("pending", "new")} == {rows["pending"].id, rows["new"].id}
+
+
 def test_a_row_another_run_takes_between_read_and_claim_is_not_sent_by_us(db_url):
     engine = get_engine(db_url)
     targets = [f"t{n}" for n in range(6)]
