@@ -211,6 +211,52 @@ def test_several_requests_are_in_flight_and_each_recipient_gets_one_mail(setting
     assert Counter(m.to for m in fake.delivered) == Counter(r.email for r in recipients)
 
 
+def test_each_sender_keeps_its_connection_from_one_request_to_the_next(settings, fake):
+    fake.latency = 0.05
+    recipients = few(settings, 24000)
+    adapter = channel(settings, fake, recipients)
+    ledger = Ledger(get_engine(settings.database_url))
+    report = dispatch_channel(adapter, "sendgrid", edition(), ledger, FAST, sleep=time.sleep)
+    adapter.close()
+
+    assert report.delivered == 24000 and report.ok and len(fake.calls) == 24
+    # a connection (and over HTTPS a TLS session) per sender, not one per request
+    assert 1 <= fake.connections <= SendGridChannel.concurrency
+    assert Counter(m.to for m in fake.delivered) == Counter(r.email for r in recipients)
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_not_in_doubt(settings, fake):
+    recipients = few(settings, 4)
+    adapter = channel(settings, fake, recipients)
+    adapter.plan(edition())
+    fake.close_idle_next(1)
+    first = adapter.send([Delivery(r.email, r) for r in recipients[:2]])
+    assert fake.idle_closed.wait(5)
+
+    second = adapter.send([Delivery(r.email, r) for r in recipients[2:]])
+    adapter.close()
+
+    assert [type(o).__name__ for o in first + second] == ["Receipt"] * 4
+    assert [c.status for c in fake.calls] == [202, 202] and fake.connections == 2
+    assert sorted(m.to for m in fake.delivered) == sorted(r.email for r in recipients)
+
+
+def test_behind_a_proxy_from_the_environment_requests_go_through_it(settings, fake, monkeypatch):
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", fake.url)  # the fake answers the proxied request itself
+    recipients = few(settings, 2)
+    # a name that resolves nowhere: only the proxy can carry the request
+    adapter = channel(settings, fake, recipients, base_url="http://sendgrid-api.invalid")
+    adapter.plan(edition())
+
+    outcomes = adapter.send([Delivery(r.email, r) for r in recipients])
+    adapter.close()
+
+    assert [type(o).__name__ for o in outcomes] == ["Receipt", "Receipt"]
+    assert sorted(m.to for m in fake.delivered) == sorted(r.email for r in recipients)
+
+
 def test_a_429_makes_every_sender_wait_not_only_the_one_that_got_it(settings, fake):
     fake.latency = 0.2
     recipients = few(settings, 12000)

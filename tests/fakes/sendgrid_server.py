@@ -17,6 +17,7 @@ scripted for the next calls::
     fake.delay_next(1, seconds=3)      # longer than the client's timeout
     fake.drop_next(1)                  # close the connection without answering
     fake.ghost_next(1)                 # send the mail, then close without answering
+    fake.close_idle_next(1)            # answer, then close the idle connection
 
 ``fake.fault_mix = FaultMix(...)`` draws a random fault or ghost for every
 request instead (tests/fakes/fault_mix.py).
@@ -36,6 +37,7 @@ import secrets
 import socket
 import threading
 import time
+import urllib.parse
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -260,6 +262,9 @@ class FakeSendGrid:
         self.keep_bodies = keep_bodies  # False: record who got what, not each message's text
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.connections = 0  # TCP connections accepted
+        self.idle_closed = threading.Event()  # see close_idle_next
+        self._close_idle = 0
         self.state = _State()
         self.fault_mix: FaultMix | None = None
         self._lock = threading.Lock()
@@ -367,6 +372,12 @@ class FakeSendGrid:
         answer, or with ``garble`` answer bytes that are not HTTP: the client cannot know."""
         self._script(n, Fault("garble" if garble else "ghost"))
 
+    def close_idle_next(self, n: int) -> None:
+        """Answer the next ``n`` requests as usual, then close their connection (it sets
+        ``idle_closed``), as a server does with a connection idle past its keep-alive."""
+        with self._lock:
+            self._close_idle += n
+
     def hold_answers(self) -> None:
         """Accept mail as usual but answer nothing until ``release_answers()``: every
         sender ends up waiting with its requests on the wire."""
@@ -384,8 +395,15 @@ class FakeSendGrid:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # connections kept alive, as the real API's are
+
             def log_message(self, *args) -> None:  # keep test output quiet
                 return
+
+            def setup(self) -> None:
+                super().setup()
+                with fake._lock:
+                    fake.connections += 1
 
             def finish(self) -> None:
                 answered(self)
@@ -402,8 +420,17 @@ class FakeSendGrid:
                 finally:
                     with fake._lock:
                         fake.in_flight -= 1
+                        close_idle = fake._close_idle > 0
+                        fake._close_idle -= close_idle
+                if close_idle:  # as a server whose keep-alive timeout ran out
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    fake.idle_closed.set()
 
             def do_GET(self) -> None:
+                self.close_connection = True
                 fake._answer(self, 405, error_body("method not allowed"))
 
         return Handler
@@ -439,6 +466,7 @@ class FakeSendGrid:
     def _handle(self, handler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
+            handler.close_connection = True  # the body is left unread
             self._answer(handler, 413, error_body("content too large"))
             return
         raw = handler.rfile.read(length)
@@ -467,7 +495,8 @@ class FakeSendGrid:
         if time.time() < blocked_until:
             self._rate_limited(handler, blocked_until, count, auth)
             return
-        if handler.path != "/v3/mail/send":
+        # absolute-form (a request sent through a proxy) names the same path
+        if urllib.parse.urlsplit(handler.path).path != "/v3/mail/send":
             self._record_call(404, count, auth)
             self._answer(handler, 404, error_body("not found"))
             return
