@@ -156,8 +156,11 @@ def print_summary(result: dict, config: Path | None = None) -> None:
 
 
 def _import_what_the_flow_needs() -> None:
-    """The gatherers and the renderers (feedparser, twitter-text's patterns, MJML): a
-    second of imports the flow would make once Prefect's server answers."""
+    """The gatherers and the renderers (feedparser, twitter-text's patterns, MJML), and
+    FastAPI's encoder Prefect serializes a flow run's parameters with: a second of imports
+    the flow would make once Prefect's server answers."""
+    import fastapi.encoders  # noqa: F401
+
     import briefcast.gather
     import briefcast.render.edition  # noqa: F401
 
