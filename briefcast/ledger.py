@@ -9,7 +9,9 @@ operator settles it with ``briefcast ledger resolve``.
 
 Every write works on a page or a request at a time: a request's rows are
 claimed with one INSERT … ON CONFLICT DO NOTHING that creates them in flight
-(``claim_new``; rows already there are claimed with one UPDATE), pending rows
+(``claim_new``; rows already there are claimed with one UPDATE; on PostgreSQL a
+channel that had no rows inserts without the conflict check, and falls back to
+it if a row turns up), pending rows
 are created a page at a time where a channel claims message by message, and a
 request's outcomes are written in one transaction.
 Claims carry a lease (``briefcast.leases``): the rows of a run whose heartbeat
