@@ -53,7 +53,7 @@ class KeptAlive:
         conn = self._connection()
         try:
             conn.request("POST", path, body=body, headers=headers)
-        except OSError as exc:  # connecting, or writing: the request never arrived whole
+        except (OSError, http.client.HTTPException) as exc:  # it never arrived whole
             self._discard(conn)
             raise urllib.error.URLError(exc) from exc
         try:
@@ -76,7 +76,7 @@ class KeptAlive:
 
     def _connection(self) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
-        if conn is not None and not self._reusable(conn):
+        if conn is not None and (conn not in self._open or not self._reusable(conn)):
             self._discard(conn)
             conn = None
         if conn is None:
