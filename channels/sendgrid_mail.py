@@ -115,6 +115,14 @@ class SendGridSettings(ChannelSettings):
     from_name: str | None = Field(None, description="Default: publication.sender_name.")
     reply_to: str = Field("", description="Default: publication.reply_to.")
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL, such as https://api.sendgrid.com")
+        return value
+
     @field_validator("categories")
     @classmethod
     def _categories(cls, value: list[str]) -> list[str]:

@@ -493,6 +493,14 @@ def test_settings_refuse_more_than_ten_categories():
         )
 
 
+@pytest.mark.parametrize("base_url", ["api.sendgrid.com", "ftp://api.sendgrid.com", "https://"])
+def test_settings_refuse_a_base_url_that_is_not_an_http_url(base_url):
+    with pytest.raises(ValueError, match="must be an http:// or https:// URL"):
+        SendGridSettings.model_validate(
+            {"api_key": {"env": "SENDGRID_TEST_KEY"}, "base_url": base_url}
+        )
+
+
 def test_the_fake_enforces_the_1000_recipient_cap():
     with FakeSendGrid(API_KEY) as server:
         client = SendGridAPIClient(API_KEY, host=server.url)
