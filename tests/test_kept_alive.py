@@ -6,8 +6,6 @@ as an operator would point it at a corporate CA, so verification stays on.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import ssl
 import threading
 import urllib.error
@@ -15,45 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from briefcast.channels.kept_alive import KeptAlive
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
-
-def _certificate(folder):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "briefcast test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+from support import self_signed_certificate, server_tls
 
 
 class _TlsServer:
-    def __init__(self, cert_path, key_path) -> None:
+    def __init__(self, certificate: tuple[str, str]) -> None:
         self.connections = 0
         self.bodies: list[bytes] = []
         server = self
@@ -76,9 +40,8 @@ class _TlsServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_path, key_path)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        tls = server_tls(certificate)
+        self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}/v3/mail/send"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -90,9 +53,9 @@ class _TlsServer:
 
 @pytest.fixture
 def tls(tmp_path):
-    cert_path, key_path = _certificate(tmp_path)
-    server = _TlsServer(cert_path, key_path)
-    server.cert_path = cert_path
+    certificate = self_signed_certificate(tmp_path)
+    server = _TlsServer(certificate)
+    server.cert_path = certificate[0]
     yield server
     server.stop()
 
