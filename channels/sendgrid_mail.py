@@ -10,9 +10,10 @@ headers. Every failure is mapped into the channel error tree in ``_map_error``.
 The request body is built as the plain dict the v3 API takes (what the SDK's
 ``Mail`` helper produces, without building a helper object per recipient),
 serialized with orjson and posted with the SDK client's own headers and error
-types (``_post``). The parts shared by every request are built once per edition;
-``send`` keeps no state on the adapter, so the dispatcher may call it from
-several threads at once.
+types (``_post``), each sending thread on a connection it keeps between requests
+(``briefcast.channels.kept_alive``). The parts shared by every request are built
+once per edition; ``send`` keeps no other state on the adapter, so the dispatcher
+may call it from several threads at once.
 
 A request whose fate is unknown (no answer in time, the connection dropped or
 reset after the request went out, a garbled answer) leaves its deliveries in
