@@ -10,10 +10,10 @@ headers. Every failure is mapped into the channel error tree in ``_map_error``.
 The request body is built as the plain dict the v3 API takes (what the SDK's
 ``Mail`` helper produces, without building a helper object per recipient),
 serialized with orjson and posted with the SDK client's own headers and error
-types (``_post``), each sending thread on a connection it keeps between requests
-(``briefcast.channels.kept_alive``). The parts shared by every request are built
-once per edition; ``send`` keeps no other state on the adapter, so the dispatcher
-may call it from several threads at once.
+types (``_post``) through one httpx client, whose pool keeps each sender's
+connection from one request to the next. The parts shared by every request are
+built once per edition; ``send`` keeps no other state on the adapter, so the
+dispatcher may call it from several threads at once.
 
 A request whose fate is unknown (no answer in time, the connection dropped or
 reset after the request went out, a garbled answer) leaves its deliveries in
@@ -25,18 +25,17 @@ that does not resolve) is retried.
 from __future__ import annotations
 
 import functools
-import http.client
 import io
 import logging
 import re
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from html import escape as html_escape
 
+import httpx
 import orjson
 from briefcast.channels.base import (
     BaseChannel,
@@ -63,7 +62,6 @@ from briefcast.channels.errors import (
     RateLimited,
     TransientError,
 )
-from briefcast.channels.kept_alive import KeptAlive
 from pydantic import Field, field_validator
 from python_http_client.exceptions import HTTPError, handle_error
 from sendgrid import SendGridAPIClient
@@ -255,21 +253,12 @@ def _reset_wait(exc: HTTPError) -> float:
         return DEFAULT_RATE_LIMIT_WAIT
 
 
-def _through_proxy(url: str) -> bool:
-    """Whether urllib would send a request to ``url`` through a proxy (*_proxy variables)."""
-    parts = urllib.parse.urlsplit(url)
-    return parts.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(
-        parts.hostname or ""
-    )
-
-
 def _map_error(exc: Exception, timeout: float) -> DeliveryError | InDoubt:
     """The one boundary between SendGrid's failures and the channel error tree.
 
-    urllib raises URLError only while connecting or writing the request, before
-    it was complete: SendGrid cannot have acted on it, so it is retried. Anything
-    after that (no answer, a reset or dropped connection, a garbled answer) is in
-    doubt.
+    A failure while connecting or writing the request means it never arrived whole:
+    SendGrid cannot have acted on it, so it is retried. Anything after that (no answer,
+    a reset or dropped connection, a garbled answer) is in doubt.
     """
     kw = {"channel": "sendgrid"}
     if isinstance(exc, HTTPError):
@@ -282,17 +271,27 @@ def _map_error(exc: Exception, timeout: float) -> DeliveryError | InDoubt:
         if status >= 500 or status == 408:
             return TransientError(message, status=status, **kw)
         return PermanentError(message, status=status, **kw)
-    if isinstance(exc, urllib.error.URLError):
-        reason = exc.reason
-        if isinstance(reason, TimeoutError):
-            return TransientError(f"could not reach SendGrid within {timeout:g}s", **kw)
-        return TransientError(f"cannot reach SendGrid: {reason}", **kw)
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return TransientError(f"could not reach SendGrid within {timeout:g}s", **kw)
+    if isinstance(exc, _NEVER_ARRIVED):
+        return TransientError(f"cannot reach SendGrid: {exc}", **kw)
+    if isinstance(exc, httpx.TimeoutException):
         return InDoubt(f"SendGrid did not answer within {timeout:g}s after the request went out")
     return InDoubt(
         f"the connection to SendGrid failed after the request went out "
         f"({type(exc).__name__}: {exc})".replace(" ()", "")
     )
+
+
+# Raised before the request was whole on the wire (connecting, the proxy, writing it).
+_NEVER_ARRIVED = (
+    httpx.ConnectError,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+)
 
 
 class SendGridChannel(BaseChannel):
@@ -314,12 +313,11 @@ class SendGridChannel(BaseChannel):
         # Set once here: the SDK would set it on its shared headers at the first request.
         self.client.client.request_headers.setdefault("Content-Type", "application/json")
         self.send_url = f"{settings.base_url.rstrip('/')}/v3/mail/send"
-        self._send_path = urllib.parse.urlsplit(self.send_url).path
-        # Behind a proxy from the environment, urllib's way (a connection per request).
-        self._kept_alive = (
-            None
-            if _through_proxy(self.send_url)
-            else KeptAlive(self.send_url, settings.timeout_seconds)
+        # Connections kept between requests (httpcore drops one the server closed while
+        # idle before reusing it); proxies and SSL_CERT_FILE from the environment.
+        self._http = httpx.Client(
+            timeout=settings.timeout_seconds,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
         )
 
     def plan(self, edition: RenderedEdition) -> Planned:
@@ -401,7 +399,7 @@ class SendGridChannel(BaseChannel):
         body = self.request_body(batch)
         try:
             status, headers = self._post(body)
-        except (HTTPError, OSError, http.client.HTTPException) as exc:
+        except (HTTPError, httpx.RequestError) as exc:
             outcome = _map_error(exc, self.settings.timeout_seconds)
             if isinstance(outcome, InDoubt):
                 log.warning("sendgrid: %d recipients in doubt: %s", len(batch), outcome.reason)
@@ -417,7 +415,7 @@ class SendGridChannel(BaseChannel):
             return [Receipt(message_id, detail, delivered=False)] * len(batch)
         return [Receipt(provider_id=message_id)] * len(batch)  # one request, one receipt
 
-    def _post(self, body: bytes) -> tuple[int, http.client.HTTPMessage]:
+    def _post(self, body: bytes) -> tuple[int, httpx.Headers]:
         """POST the body with the SDK's client's headers; an error answer raises the SDK's
         HTTPError, as its client does.
 
@@ -426,29 +424,18 @@ class SendGridChannel(BaseChannel):
         core per request of 1000 (orjson makes the body in under 2). Nor through its
         urllib, which opens a new connection (and TLS session) for every request.
         """
-        client = self.client.client
-        if self._kept_alive is None:
-            return self._post_through_proxy(body)
-        status, reason, headers, data = self._kept_alive.post(
-            self._send_path, body, client.request_headers
-        )
-        if status >= 400:
-            error = urllib.error.HTTPError(self.send_url, status, reason, headers, io.BytesIO(data))
+        headers = self.client.client.request_headers
+        answer = self._http.post(self.send_url, content=body, headers=headers)
+        if answer.status_code >= 400:
+            error = urllib.error.HTTPError(
+                self.send_url,
+                answer.status_code,
+                answer.reason_phrase,
+                answer.headers,
+                io.BytesIO(answer.content),
+            )
             raise handle_error(error) from None
-        return status, headers
-
-    def _post_through_proxy(self, body: bytes) -> tuple[int, http.client.HTTPMessage]:
-        client = self.client.client
-        request = urllib.request.Request(
-            self.send_url, data=body, headers=client.request_headers, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=client.timeout) as answer:
-                answer.read()  # the whole answer: one cut short leaves the request in doubt
-                return answer.status, answer.headers
-        except urllib.error.HTTPError as exc:
-            raise handle_error(exc) from None
+        return answer.status_code, answer.headers
 
     def close(self) -> None:
-        if self._kept_alive is not None:
-            self._kept_alive.close()
+        self._http.close()

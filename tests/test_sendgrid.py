@@ -13,7 +13,7 @@ from briefcast.channels.errors import AuthError, PermanentError, RateLimited, Tr
 from briefcast.channels.sendgrid_mail import SendGridChannel, SendGridSettings
 from fakes.sendgrid_server import FakeSendGrid
 from sendgrid import SendGridAPIClient
-from support import gazette_settings, make_edition
+from support import gazette_settings, make_edition, self_signed_certificate, server_tls
 
 from briefcast import subscribers, tokens
 from briefcast.config import Dispatch, Settings
@@ -171,9 +171,9 @@ def test_transient_failures_are_retried_and_deliver_once(settings, fake, script)
 UNKNOWN_FATE = {
     # SendGrid answers after the 2 s client timeout (the fake sends nothing; we cannot know)
     "read-timeout": (lambda fake: fake.delay_next(1, seconds=4), 0, "did not answer within 2s"),
-    "dropped": (lambda fake: fake.drop_next(1), 0, "RemoteDisconnected"),
-    "ghost": (lambda fake: fake.ghost_next(1), 1, "RemoteDisconnected"),
-    "garbled": (lambda fake: fake.ghost_next(1, garble=True), 1, "BadStatusLine"),
+    "dropped": (lambda fake: fake.drop_next(1), 0, "Server disconnected without sending"),
+    "ghost": (lambda fake: fake.ghost_next(1), 1, "Server disconnected without sending"),
+    "garbled": (lambda fake: fake.ghost_next(1, garble=True), 1, "illegal status line"),
 }
 
 
@@ -255,6 +255,41 @@ def test_behind_a_proxy_from_the_environment_requests_go_through_it(settings, fa
 
     assert [type(o).__name__ for o in outcomes] == ["Receipt", "Receipt"]
     assert sorted(m.to for m in fake.delivered) == sorted(r.email for r in recipients)
+
+
+def test_over_https_each_sender_keeps_one_verified_connection(settings, tmp_path, monkeypatch):
+    certificate = self_signed_certificate(tmp_path)
+    # trusted as an operator trusts a corporate CA: verification stays on
+    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
+    with FakeSendGrid(API_KEY, tls=server_tls(certificate)) as https:
+        recipients = few(settings, 3)
+        adapter = channel(settings, https, recipients)
+        adapter.plan(edition())
+        outcomes = [adapter.send([Delivery(r.email, r)]) for r in recipients]
+        adapter.close()
+
+        assert https.url.startswith("https://")
+        assert [type(o).__name__ for [o] in outcomes] == ["Receipt"] * 3
+        assert https.connections == 1
+        assert sorted(m.to for m in https.delivered) == sorted(r.email for r in recipients)
+
+
+def test_a_certificate_nobody_vouches_for_is_refused_before_anything_is_sent(
+    settings, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with FakeSendGrid(API_KEY, tls=server_tls(self_signed_certificate(tmp_path))) as https:
+        recipients = few(settings, 2)
+        adapter = channel(settings, https, recipients)
+        adapter.plan(edition())
+        with pytest.raises(TransientError) as caught:  # never arrived: retried, not in doubt
+            adapter.send([Delivery(r.email, r) for r in recipients])
+        adapter.close()
+
+        assert "cannot reach SendGrid" in str(caught.value)
+        assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+        assert https.calls == [] and https.delivered == []
 
 
 def test_a_429_makes_every_sender_wait_not_only_the_one_that_got_it(settings, fake):

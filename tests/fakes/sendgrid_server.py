@@ -35,6 +35,7 @@ import json
 import math
 import secrets
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -255,7 +256,12 @@ class FakeSendGrid:
     """Run with ``with FakeSendGrid(api_key) as fake:``; point the SDK at ``fake.url``."""
 
     def __init__(
-        self, api_key: str = "SG.test-key", latency: float = 0.0, *, keep_bodies: bool = True
+        self,
+        api_key: str = "SG.test-key",
+        latency: float = 0.0,
+        *,
+        keep_bodies: bool = True,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.api_key = api_key
         self.latency = latency
@@ -273,6 +279,10 @@ class FakeSendGrid:
         self._answering.set()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:  # HTTPS, as the real API: tls is the server's context
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -280,7 +290,7 @@ class FakeSendGrid:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def __enter__(self) -> FakeSendGrid:
         self._thread.start()
